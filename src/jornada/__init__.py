@@ -1,0 +1,3 @@
+"""Jornada: customer engagement for online stores."""
+
+__version__ = "0.1.0"

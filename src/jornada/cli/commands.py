@@ -1,0 +1,271 @@
+"""``jornada`` commands: serve, db, workspace, import, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from jornada.clock import SystemClock
+from jornada.config import Settings
+from jornada.db import Database
+from jornada.errors import JornadaError
+from jornada.ingest.importer import ImportReport, import_messages
+from jornada.workspaces import WorkspaceRef, create_workspace, get_workspace_by_name
+
+console = Console(stderr=True)
+
+
+class Context:
+    """Settings and database for one CLI invocation, opened on first use."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self._database: Database | None = None
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = Database(
+                self.settings.database_url, sqlite_synchronous=self.settings.sqlite_synchronous
+            )
+        return self._database
+
+    def workspace(self, name: str) -> WorkspaceRef:
+        with self.database.read() as session:
+            return WorkspaceRef.of(get_workspace_by_name(session, name))
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+class JornadaGroup(click.Group):
+    """Turns a JornadaError into a one-line message and exit code 1, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except JornadaError as exc:
+            where = f" ({exc.field})" if exc.field else ""
+            console.print(f"[red]error{where}:[/red] {exc.message}")
+            sys.exit(1)
+
+
+@click.group(cls=JornadaGroup)
+@click.version_option(package_name="jornada")
+def main() -> None:
+    """Jornada: customer engagement for online stores.
+
+    Every setting is an environment variable JORNADA_*; the database is
+    JORNADA_DATABASE_URL (default sqlite:///var/jornada.db).
+    """
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_context
+def db_upgrade(ctx: Context) -> None:
+    """Apply every pending migration to JORNADA_DATABASE_URL."""
+    from jornada.migrations import upgrade
+
+    upgrade(ctx.settings.database_url)
+    console.print("database is up to date")
+
+
+@main.command()
+@click.option("--host", default=None, help="interface to listen on [JORNADA_HOST, 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="port [JORNADA_PORT, 8000]")
+@pass_context
+def serve(ctx: Context, host: str | None, port: int | None) -> None:
+    """Migrate the database, then serve the API until Ctrl-C."""
+    import uvicorn
+
+    from jornada.api import create_app
+    from jornada.migrations import upgrade
+
+    settings = ctx.settings
+    upgrade(settings.database_url)
+    app = create_app(settings, database=ctx.database)
+    host, port = host or settings.host, port or settings.port
+    console.print(f"Jornada listening on http://{host}:{port}  (Ctrl-C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@main.group()
+def workspace() -> None:
+    """Workspaces: one per shop."""
+
+
+@workspace.command("create")
+@click.argument("name")
+@click.option("--timezone", default=None, help="IANA zone [JORNADA_DEFAULT_TIMEZONE]")
+@click.option("--currency", default=None, help="ISO 4217 code [JORNADA_DEFAULT_CURRENCY]")
+@click.option("--json", "as_json", is_flag=True, help="print id, name and keys as JSON")
+@pass_context
+def workspace_create(
+    ctx: Context, name: str, timezone: str | None, currency: str | None, as_json: bool
+) -> None:
+    """Create workspace NAME and print its keys (shown once: they are stored hashed)."""
+    with ctx.database.write() as session:
+        created = create_workspace(
+            session, name, now=SystemClock().now(),
+            timezone=timezone or ctx.settings.default_timezone,
+            currency=currency or ctx.settings.default_currency,
+        )
+    if as_json:
+        click.echo(json.dumps({"id": created.id, "name": created.name,
+                               "write_key": created.write_key, "secret_key": created.secret_key}))
+    else:
+        click.echo(f"workspace {created.name} ({created.id})")
+        click.echo(f"write key:  {created.write_key}   (Segment clients, /v1/*)")
+        click.echo(f"secret key: {created.secret_key}   (admin API, keep it private)")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Load history: the Olist dataset or a shop's own contact list."""
+
+
+def _progress(total: int | None, label: str) -> Progress:
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False, disable=not console.is_terminal and total is None,
+    )
+
+
+def _print_report(report: ImportReport, problems: list[str]) -> None:
+    console.print(
+        f"imported {report.accepted:,} events ({report.duplicates:,} already there), "
+        f"{len(problems):,} rows with problems"
+    )
+    for line in problems[:50]:
+        console.print(f"  [yellow]{line}[/yellow]")
+    if len(problems) > 50:
+        console.print(f"  … and {len(problems) - 50:,} more")
+
+
+@import_group.command("olist")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--workspace", "workspace_name", required=True, help="workspace to import into")
+@pass_context
+def import_olist(ctx: Context, directory: Path, workspace_name: str) -> None:
+    """Import the Olist e-commerce dataset from DIRECTORY (Olist's CSV layout, .csv or .csv.gz)."""
+    from jornada.ingest.sources.olist import RowProblem, count_orders, read_olist
+
+    target = ctx.workspace(workspace_name)
+    problems: list[RowProblem] = []
+    orders = count_orders(directory)
+    with _progress(orders, "orders") as progress:
+        task = progress.add_task("import", total=orders)
+        last_order: list[str] = [""]
+
+        def messages() -> Iterator[tuple[str, dict[str, Any]]]:
+            for message in read_olist(directory, problems):
+                props = message.get("properties") or {}
+                if message.get("event") == "Order Completed":
+                    last_order[0] = str(props.get("order_id"))
+                    progress.advance(task)
+                yield f"order {last_order[0]}", message
+
+        report = import_messages(ctx.database, target, messages(), clock=SystemClock())
+    _print_report(
+        report,
+        [f"{p.file}:{p.line}: {p.reason}" for p in problems]
+        + [f"{p.where}: {p.reason}" for p in report.problems],
+    )
+
+
+@import_group.group("csv")
+def import_csv() -> None:
+    """Import CSV files."""
+
+
+@import_csv.command("contacts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--workspace", "workspace_name", required=True, help="workspace to import into")
+@click.option(
+    "--map", "mapping", multiple=True, required=True, metavar="COLUMN=FIELD",
+    help="e.g. --map E-mail=email --map Celular=phone --map Nome=name "
+    "--map Aceita_email=consent.email_marketing",
+)
+@pass_context
+def import_csv_contacts(
+    ctx: Context, file: Path, workspace_name: str, mapping: tuple[str, ...]
+) -> None:
+    """Import a contact list; rows that cannot be read are reported with their line."""
+    from jornada.ingest.sources.csv_contacts import parse_mapping, read_contacts
+
+    target = ctx.workspace(workspace_name)
+    columns = parse_mapping(list(mapping))
+    with _progress(None, "contacts") as progress:
+        task = progress.add_task("import", total=None)
+        report = import_messages(
+            ctx.database, target, read_contacts(file, columns, now=SystemClock().now()),
+            clock=SystemClock(), batch_size=1000,
+            on_batch=lambda n: progress.advance(task, n),
+        )
+    _print_report(report, [f"{p.where}: {p.reason}" for p in report.problems])
+
+
+@main.command()
+@click.option("--workspace", "workspace_name", default="demo", show_default=True)
+@click.option("--contacts", default=2000, show_default=True, help="people in the synthetic store")
+@click.option("--seed", default=42, show_default=True)
+@click.option(
+    "--keys-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("var/demo.json"),
+    show_default=True, help="where the demo's keys are kept (they are stored hashed in the database)",
+)
+@pass_context
+def demo(ctx: Context, workspace_name: str, contacts: int, seed: int, keys_file: Path) -> None:
+    """Create the demo workspace with a synthetic Brazilian store; reuse it if it exists."""
+    from jornada.demo import demo_messages
+    from jornada.migrations import upgrade
+
+    upgrade(ctx.settings.database_url)
+    if keys_file.exists():
+        keys = json.loads(keys_file.read_text())
+        console.print(f"demo workspace {keys['name']!r} already seeded; keys in {keys_file}")
+    else:
+        clock = SystemClock()
+        with ctx.database.write() as session:
+            created = create_workspace(
+                session, workspace_name, now=clock.now(),
+                timezone=ctx.settings.default_timezone, currency=ctx.settings.default_currency,
+            )
+        keys = {"id": created.id, "name": created.name, "write_key": created.write_key,
+                "secret_key": created.secret_key}
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        keys_file.write_text(json.dumps(keys, indent=2))
+        os.chmod(keys_file, 0o600)
+        target = ctx.workspace(workspace_name)
+        with _progress(None, "demo events") as progress:
+            task = progress.add_task("seed", total=None)
+            report = import_messages(
+                ctx.database, target,
+                ((f"demo message {i}", m) for i, m in
+                 enumerate(demo_messages(clock.now(), seed=seed, contacts=contacts))),
+                clock=clock, on_batch=lambda n: progress.advance(task, n),
+            )
+        console.print(f"seeded {report.accepted:,} events for {contacts:,} contacts")
+        for problem in report.problems[:10]:
+            console.print(f"  [yellow]{problem.where}: {problem.reason}[/yellow]")
+    settings = ctx.settings
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(
+        f"\n[bold]write key[/bold]  {keys['write_key']}\n[bold]secret key[/bold] {keys['secret_key']}\n"
+        f"\nTry it:\n  curl -u {keys['write_key']}: {base}/v1/track -H 'Content-Type: application/json' \\\n"
+        f"    -d '{{\"userId\": \"cliente-1\", \"event\": \"Product Viewed\", "
+        f"\"properties\": {{\"product_id\": \"p1\", \"price\": \"99.90\"}}}}'\n"
+        f"  curl -H 'Authorization: Bearer {keys['secret_key']}' '{base}/api/v1/contacts?user_id=cliente-1'\n"
+    )

@@ -1,0 +1,29 @@
+"""Settings: one validated object, built by whoever starts Jornada (CLI, tests), never at import."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting is an environment variable ``JORNADA_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="JORNADA_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/jornada.db",
+        description="SQLAlchemy URL; sqlite:///path or postgresql://user@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_timezone: str = Field(
+        default="America/Sao_Paulo", description="Time zone of a new workspace"
+    )
+    default_currency: str = Field(default="BRL", description="Currency of a new workspace")
+    max_message_bytes: int = Field(default=32 * 1024, description="Segment's limit per message")
+    max_batch_bytes: int = Field(default=500 * 1024, description="Segment's limit per batch")
+    sqlite_synchronous: str = Field(
+        default="FULL",
+        description="SQLite PRAGMA synchronous; FULL makes an acknowledged event survive power loss",
+    )

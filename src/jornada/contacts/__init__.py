@@ -1,0 +1,18 @@
+"""Contact profiles: identity resolution, traits, consent and commerce facts."""
+
+from jornada.contacts.actions import apply_records
+from jornada.contacts.models import ConsentRecord, Contact, ContactMerge, Identity, Order
+from jornada.contacts.queries import ContactFilter, contact_events, get_contact, list_contacts
+
+__all__ = [
+    "ConsentRecord",
+    "Contact",
+    "ContactFilter",
+    "ContactMerge",
+    "Identity",
+    "Order",
+    "apply_records",
+    "contact_events",
+    "get_contact",
+    "list_contacts",
+]

@@ -1,0 +1,295 @@
+"""The one write path for contacts: resolve identities, merge, fold events into profiles.
+
+Everything for a batch happens in the caller's transaction with a fixed number
+of queries (load identities, load contacts, write back), so cost grows with
+the batch, not with the size of the workspace. Merges are rare and run their
+re-pointing updates right away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from jornada.contacts.models import ConsentRecord, Contact, ContactMerge, Identity, Order
+from jornada.contacts.state import ContactState, OrderChange, apply_event, merge_states
+from jornada.db import insert_ignore
+from jornada.events.models import Event
+from jornada.events.record import EventRecord
+from jornada.ids import new_id
+from jornada.workspaces.models import WorkspaceRef
+
+Key = tuple[str, str]  # (kind, value)
+
+_STATE_COLUMNS = [
+    c for c in ContactState.__dataclass_fields__
+    if c not in {"is_new", "dirty", "orders_changed", "consent_changes"}
+]
+_UPDATABLE = [c for c in _STATE_COLUMNS if c not in {"id", "workspace_id", "created_at"}]
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def record_keys(record: EventRecord) -> list[Key]:
+    keys: list[Key] = []
+    if record.user_id:
+        keys.append(("user_id", record.user_id))
+    if record.anonymous_id:
+        keys.append(("anonymous_id", record.anonymous_id))
+    if record.email:
+        keys.append(("email", record.email))
+    if record.phone:
+        keys.append(("phone", record.phone))
+    if record.previous_id:
+        # alias: previousId may be an earlier userId or an anonymousId
+        keys += [("user_id", record.previous_id), ("anonymous_id", record.previous_id)]
+    return keys
+
+
+class _Batch:
+    """In-memory view of the identities and contacts a batch touches."""
+
+    def __init__(self, session: Session, workspace: WorkspaceRef, now: datetime) -> None:
+        self.session = session
+        self.workspace = workspace
+        self.now = now
+        self.identities: dict[Key, str] = {}
+        self.states: dict[str, ContactState] = {}
+        self.new_identities: list[dict[str, str]] = []
+        self.order_changes: list[tuple[str, OrderChange]] = []
+
+    # -- loading --------------------------------------------------------------------
+    def load(self, records: Sequence[EventRecord]) -> None:
+        values = sorted({value for r in records for _, value in record_keys(r)})
+        wanted = {key for r in records for key in record_keys(r)}
+        ws = self.workspace.id
+        for chunk in _chunks(values):
+            rows = self.session.execute(
+                select(Identity.kind, Identity.value, Identity.contact_id).where(
+                    Identity.workspace_id == ws, Identity.value.in_(chunk)
+                )
+            )
+            for kind, value, contact_id in rows:
+                if (kind, value) in wanted:
+                    self.identities[(kind, value)] = contact_id
+        self._load_states(sorted(set(self.identities.values())))
+
+    def _load_states(self, ids: Sequence[str]) -> None:
+        columns = [getattr(Contact, c) for c in _STATE_COLUMNS]
+        for chunk in _chunks(ids):
+            rows = self.session.execute(
+                select(*columns).where(
+                    Contact.workspace_id == self.workspace.id, Contact.id.in_(chunk)
+                )
+            )
+            for row in rows:
+                state = ContactState(*row)
+                self.states[state.id] = state
+
+    # -- resolving ------------------------------------------------------------------
+    def resolve(self, record: EventRecord) -> ContactState:
+        """The contact this event belongs to, creating or merging contacts as its ids say."""
+        keys = record_keys(record)
+        candidates: list[ContactState] = []
+        for key in keys:
+            contact_id = self.identities.get(key)
+            if contact_id is not None:
+                state = self.states[contact_id]
+                if state not in candidates:
+                    candidates.append(state)
+        if record.user_id:
+            # a known person is never merged with a contact that belongs to another userId
+            candidates = [c for c in candidates if c.user_id in (None, record.user_id)]
+        if not candidates:
+            contact = ContactState.new(
+                new_id(), self.workspace.id, at=record.timestamp, now=self.now,
+                timezone=self.workspace.timezone, currency=self.workspace.currency,
+            )
+            self.states[contact.id] = contact
+        else:
+            contact = self._pick_survivor(candidates, record)
+            for other in candidates:
+                if other is not contact and not (
+                    other.user_id and contact.user_id and other.user_id != contact.user_id
+                ):
+                    self._merge(contact, other, reason=f"{record.type}:{record.message_id}")
+        for key in keys:
+            if key not in self.identities and not (
+                record.previous_id and key[1] == record.previous_id and key[0] == "user_id"
+                and contact.user_id not in (None, record.previous_id)
+            ):
+                self.identities[key] = contact.id
+                self.new_identities.append(
+                    {"workspace_id": self.workspace.id, "kind": key[0], "value": key[1],
+                     "contact_id": contact.id}
+                )
+        return contact
+
+    @staticmethod
+    def _pick_survivor(candidates: list[ContactState], record: EventRecord) -> ContactState:
+        for state in candidates:
+            if record.user_id and state.user_id == record.user_id:
+                return state
+        with_user = [c for c in candidates if c.user_id]
+        pool = with_user or candidates
+        return min(pool, key=lambda c: (c.first_seen_at, c.id))
+
+    def _merge(self, survivor: ContactState, loser: ContactState, *, reason: str) -> None:
+        merge_states(survivor, loser)
+        for key, contact_id in self.identities.items():
+            if contact_id == loser.id:
+                self.identities[key] = survivor.id
+        for identity in self.new_identities:
+            if identity["contact_id"] == loser.id:
+                identity["contact_id"] = survivor.id
+        self.order_changes = [
+            (survivor.id if cid == loser.id else cid, change) for cid, change in self.order_changes
+        ]
+        if loser.is_new:
+            return  # never written: nothing to re-point in the database
+        ws, session = self.workspace.id, self.session
+        for model in (Identity, Event, Order, ConsentRecord):
+            session.execute(
+                update(model)
+                .where(model.workspace_id == ws, model.contact_id == loser.id)
+                .values(contact_id=survivor.id)
+            )
+        session.add(
+            ContactMerge(
+                id=new_id(), workspace_id=ws, from_contact_id=loser.id,
+                into_contact_id=survivor.id, reason=reason[:200], merged_at=self.now,
+            )
+        )
+
+    # -- writing --------------------------------------------------------------------
+    def flush(self, dialect: str) -> None:
+        session, ws = self.session, self.workspace.id
+        self._write_orders(dialect)
+        # a contact created and merged away inside this batch never reaches the database
+        live = [s for s in self.states.values() if s.dirty and not (s.is_new and s.merged_into_id)]
+        for state in live:
+            state.updated_at = self.now
+        new = [_row(s) for s in live if s.is_new]
+        if new:
+            session.execute(Contact.__table__.insert(), new)
+        changed = [
+            {**{c: getattr(s, c) for c in _UPDATABLE}, "_id": s.id}
+            for s in live if not s.is_new
+        ]
+        if changed:
+            table = Contact.__table__
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("_id"))
+                .values({c: bindparam(c) for c in _UPDATABLE}),
+                changed,
+                execution_options={"synchronize_session": False},
+            )
+        if self.new_identities:
+            session.execute(insert_ignore(Identity.__table__, dialect), self.new_identities)
+        consent_rows = [
+            {
+                "workspace_id": ws, "contact_id": s.id,
+                "channel": key.partition("_")[0], "purpose": key.partition("_")[2],
+                "granted": granted, "source": source, "recorded_at": at,
+            }
+            for s in self.states.values() for key, granted, at, source in s.consent_changes
+        ]
+        if consent_rows:
+            session.execute(ConsentRecord.__table__.insert(), consent_rows)
+
+    def _write_orders(self, dialect: str) -> None:
+        ws, session = self.workspace.id, self.session
+        rows = [
+            {"workspace_id": ws, "order_id": ch.order_id, "contact_id": cid,
+             "total_cents": ch.total_cents, "currency": ch.currency, "status": ch.status,
+             "placed_at": ch.placed_at}
+            for cid, ch in self.order_changes
+        ]
+        if not rows and not any(s.orders_changed for s in self.states.values()):
+            return
+        completed = [r for r in rows if r["status"] == "completed"]
+        closed = [r for r in rows if r["status"] != "completed"]
+        table = Order.__table__
+        if completed:
+            # a resent or late Order Completed never revives a cancelled order
+            session.execute(insert_ignore(table, dialect), completed)
+        if closed:
+            session.execute(insert_ignore(table, dialect), closed)
+            session.execute(
+                update(table)
+                .where(table.c.workspace_id == ws, table.c.order_id == bindparam("_order"))
+                .values(status=bindparam("_status")),
+                [{"_order": r["order_id"], "_status": r["status"]} for r in closed],
+                execution_options={"synchronize_session": False},
+            )
+        touched = sorted({s.id for s in self.states.values() if s.orders_changed and s.merged_into_id is None})
+        for chunk in _chunks(touched):
+            facts = {
+                row.contact_id: row
+                for row in session.execute(
+                    select(
+                        Order.contact_id,
+                        func.count().label("n"),
+                        func.sum(Order.total_cents).label("spent"),
+                        func.min(Order.placed_at).label("first"),
+                        func.max(Order.placed_at).label("last"),
+                    )
+                    .where(
+                        Order.workspace_id == ws,
+                        Order.contact_id.in_(chunk),
+                        Order.status == "completed",
+                    )
+                    .group_by(Order.contact_id)
+                )
+            }
+            for contact_id in chunk:
+                state = self.states[contact_id]
+                row = facts.get(contact_id)
+                state.orders_count = row.n if row else 0
+                state.total_spent_cents = int(row.spent) if row else 0
+                state.first_order_at = row.first if row else None
+                state.last_order_at = row.last if row else None
+
+
+def _row(state: ContactState) -> dict[str, Any]:
+    return {c: getattr(state, c) for c in _STATE_COLUMNS}
+
+
+def apply_records(
+    session: Session, dialect: str, workspace: WorkspaceRef, records: Sequence[EventRecord],
+    now: datetime,
+) -> list[str]:
+    """Fold new (already deduplicated) events into contacts; returns each event's contact id.
+
+    Events are applied in timestamp order (arrival order on ties), so a batch
+    that says "added to cart, then bought" leaves no open cart whatever the
+    order it was sent in.
+    """
+    batch = _Batch(session, workspace, now)
+    batch.load(records)
+    order = sorted(range(len(records)), key=lambda i: records[i].timestamp)
+    contact_of: list[ContactState | None] = [None] * len(records)
+    for i in order:
+        record = records[i]
+        state = batch.resolve(record)
+        change = apply_event(state, record, workspace.timezone)
+        if change is not None:
+            batch.order_changes.append((state.id, change))
+        contact_of[i] = state
+    batch.flush(dialect)
+    result = []
+    for state in contact_of:
+        assert state is not None
+        while state.merged_into_id is not None:
+            state = batch.states[state.merged_into_id]
+        result.append(state.id)
+    return result

@@ -1,0 +1,214 @@
+"""Accepting events: keep the valid ones, report the invalid ones, store each message once.
+
+This is the one path every event takes, whatever its source: the Segment
+HTTP API, store webhooks, CSV and Olist imports, the demo store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select, text
+
+from jornada.contacts import apply_records
+from jornada.db import Database
+from jornada.errors import InvalidInput, PayloadTooLarge
+from jornada.events.models import Event
+from jornada.events.record import EventRecord
+from jornada.ingest.errors import Rejected
+from jornada.ingest.pipeline import as_utc, to_record
+from jornada.workspaces.models import WorkspaceRef
+
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    field: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What happened to a batch: how many were stored, were already known, or were refused."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "success": not self.rejected,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.to_dict() for r in self.rejected],
+        }
+
+
+def parse_body(body: bytes, *, limit: int) -> dict[str, Any]:
+    """The JSON object of a request body, or a clear error."""
+    if len(body) > limit:
+        raise PayloadTooLarge(
+            f"body is {len(body):,} bytes; the limit is {limit:,}", field="body", limit=limit
+        )
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput("body must be a JSON object", field="body")
+    return value
+
+
+def _parse_time(value: Any, field_name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(str(value)))
+    except ValueError as exc:
+        raise InvalidInput(f"{value!r} is not an ISO 8601 time", field=field_name) from exc
+
+
+def validate_messages(
+    messages: Sequence[Any],
+    *,
+    received_at: datetime,
+    sent_at: datetime | None = None,
+    default_type: str | None = None,
+    context: dict[str, Any] | None = None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    sizes: Sequence[int] | None = None,
+) -> tuple[list[EventRecord], list[Rejection]]:
+    """Validate each message on its own; the invalid ones are reported by index, field and reason."""
+    records: list[EventRecord] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(messages):
+        try:
+            size = sizes[index] if sizes is not None else None
+            if size is not None and size > max_message_bytes:
+                raise Rejected(
+                    f"message is {size:,} bytes; the limit is {max_message_bytes:,}",
+                    field="message",
+                )
+            records.append(
+                to_record(
+                    raw, index=index, received_at=received_at, batch_sent_at=sent_at,
+                    default_type=default_type, batch_context=context,
+                )
+            )
+        except Rejected as exc:
+            rejected.append(Rejection(index, exc.field or "message", exc.message))
+    return records, rejected
+
+
+def _lock_workspace(session: Any, database: Database, workspace_id: str) -> None:
+    """On PostgreSQL, one ingesting transaction per workspace at a time.
+
+    Identity resolution reads then writes identities; serialising per workspace
+    keeps two concurrent batches from creating the same person twice. SQLite
+    already has a single writer.
+    """
+    if not database.is_sqlite:
+        key = int.from_bytes(hashlib.sha256(workspace_id.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def store_records(
+    database: Database, workspace: WorkspaceRef, records: Sequence[EventRecord], *, now: datetime
+) -> tuple[int, int]:
+    """Store new events and fold them into contacts in one transaction; returns (stored, duplicates).
+
+    A messageId seen before (in the log or earlier in the same batch) is a
+    duplicate: acknowledged, never stored or counted twice.
+    """
+    if not records:
+        return 0, 0
+    with database.write() as session:
+        _lock_workspace(session, database, workspace.id)
+        ids = list({r.message_id for r in records})
+        known: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            known.update(
+                session.scalars(
+                    select(Event.message_id).where(
+                        Event.workspace_id == workspace.id,
+                        Event.message_id.in_(ids[start : start + _CHUNK]),
+                    )
+                )
+            )
+        fresh: list[EventRecord] = []
+        for record in records:
+            if record.message_id not in known:
+                known.add(record.message_id)
+                fresh.append(record)
+        if not fresh:
+            return 0, len(records)
+        contact_ids = apply_records(session, database.dialect, workspace, fresh, now)
+        session.execute(
+            Event.__table__.insert(),
+            [
+                {
+                    "workspace_id": workspace.id,
+                    "message_id": r.message_id,
+                    "contact_id": contact_id,
+                    "type": r.type,
+                    "event": r.event,
+                    "user_id": r.user_id,
+                    "anonymous_id": r.anonymous_id,
+                    "timestamp": r.timestamp,
+                    "received_at": r.received_at,
+                    "properties": r.properties,
+                    "context": r.context,
+                }
+                for r, contact_id in zip(fresh, contact_ids, strict=True)
+            ],
+        )
+    return len(fresh), len(records) - len(fresh)
+
+
+def accept_messages(
+    database: Database,
+    workspace: WorkspaceRef,
+    messages: Sequence[Any],
+    *,
+    received_at: datetime,
+    sent_at: datetime | None = None,
+    default_type: str | None = None,
+    context: dict[str, Any] | None = None,
+    sizes: Sequence[int] | None = None,
+) -> IngestResult:
+    """Validate, deduplicate and store a batch of Segment messages; the valid part is always kept."""
+    records, rejected = validate_messages(
+        messages, received_at=received_at, sent_at=sent_at, default_type=default_type,
+        context=context, sizes=sizes,
+    )
+    stored, duplicates = store_records(database, workspace, records, now=received_at)
+    return IngestResult(accepted=stored, duplicates=duplicates, rejected=rejected)
+
+
+def accept_batch_body(
+    database: Database, workspace: WorkspaceRef, body: dict[str, Any], *, received_at: datetime,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> IngestResult:
+    """``POST /v1/batch``: ``{"batch": [...], "sentAt": ..., "context": ...}``."""
+    batch = body.get("batch")
+    if not isinstance(batch, list):
+        raise InvalidInput("batch must be a list of messages", field="batch")
+    context = body.get("context")
+    sizes = [len(orjson.dumps(m)) for m in batch]
+    return accept_messages(
+        database, workspace, batch, received_at=received_at,
+        sent_at=_parse_time(body.get("sentAt"), "sentAt"),
+        context=context if isinstance(context, dict) else None, sizes=sizes,
+    )
