@@ -1,0 +1,1 @@
+"""Test support: real servers started for the suite (PostgreSQL, `jornada serve`)."""
