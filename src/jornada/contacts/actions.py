@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from jornada.contacts.models import ConsentRecord, Contact, ContactMerge, Identity, Order
 from jornada.contacts.state import ContactState, OrderChange, apply_event, merge_states
 from jornada.db import insert_ignore
+from jornada.db.bulk import Bulk
 from jornada.events.models import Event
 from jornada.events.record import EventRecord
 from jornada.ids import new_id
@@ -29,7 +30,16 @@ _STATE_COLUMNS = [
     c for c in ContactState.__dataclass_fields__
     if c not in {"is_new", "dirty", "orders_changed", "consent_changes"}
 ]
-_UPDATABLE = [c for c in _STATE_COLUMNS if c not in {"id", "workspace_id", "created_at"}]
+_UPDATABLE_SET = frozenset(_STATE_COLUMNS) - {"id", "workspace_id", "created_at", "updated_at"}
+_TIME_COLUMNS = frozenset(
+    {"first_seen_at", "last_seen_at", "first_order_at", "last_order_at", "created_at", "updated_at"}
+)
+_JSON_COLUMNS = frozenset(
+    {"traits", "tags", "consent", "last_product_viewed", "open_cart", "open_boletos"}
+)
+_UPDATABLE_AT = [(i, c) for i, c in enumerate(_STATE_COLUMNS) if c in _UPDATABLE_SET]
+_TIME_AT = [i for i, c in enumerate(_STATE_COLUMNS) if c in _TIME_COLUMNS]
+_JSON_AT = [i for i, c in enumerate(_STATE_COLUMNS) if c in _JSON_COLUMNS]
 _CHUNK = 500
 
 
@@ -59,12 +69,16 @@ class _Batch:
 
     def __init__(self, session: Session, workspace: WorkspaceRef, now: datetime) -> None:
         self.session = session
+        # Core execution on the session's connection: the ORM adds nothing for bulk rows
+        self.conn = session.connection()
         self.workspace = workspace
         self.now = now
         self.identities: dict[Key, str] = {}
         self.states: dict[str, ContactState] = {}
         self.new_identities: list[dict[str, str]] = []
         self.order_changes: list[tuple[str, OrderChange]] = []
+        self.bulk = Bulk(session.get_bind().dialect.name)
+        self.loaded: dict[str, tuple[Any, ...]] = {}
 
     # -- loading --------------------------------------------------------------------
     def load(self, records: Sequence[EventRecord]) -> None:
@@ -72,7 +86,7 @@ class _Batch:
         wanted = {key for r in records for key in record_keys(r)}
         ws = self.workspace.id
         for chunk in _chunks(values):
-            rows = self.session.execute(
+            rows = self.conn.execute(
                 select(Identity.kind, Identity.value, Identity.contact_id).where(
                     Identity.workspace_id == ws, Identity.value.in_(chunk)
                 )
@@ -83,15 +97,19 @@ class _Batch:
         self._load_states(sorted(set(self.identities.values())))
 
     def _load_states(self, ids: Sequence[str]) -> None:
-        columns = [getattr(Contact, c) for c in _STATE_COLUMNS]
+        bulk = self.bulk
         for chunk in _chunks(ids):
-            rows = self.session.execute(
-                select(*columns).where(
-                    Contact.workspace_id == self.workspace.id, Contact.id.in_(chunk)
-                )
+            rows = bulk.select_in(
+                self.conn, "contacts", _STATE_COLUMNS, self.workspace.id, "id", chunk
             )
             for row in rows:
-                state = ContactState(*row)
+                values = list(row)
+                for i in _TIME_AT:
+                    values[i] = bulk.read_time(values[i])
+                for i in _JSON_AT:
+                    values[i] = bulk.read_json(values[i])
+                self.loaded[values[0]] = tuple(values)
+                state = ContactState(*values)  # shares containers: state code never mutates them
                 self.states[state.id] = state
 
     # -- resolving ------------------------------------------------------------------
@@ -157,7 +175,7 @@ class _Batch:
             return  # never written: nothing to re-point in the database
         ws, session = self.workspace.id, self.session
         for model in (Identity, Event, Order, ConsentRecord):
-            session.execute(
+            self.conn.execute(
                 update(model)
                 .where(model.workspace_id == ws, model.contact_id == loser.id)
                 .values(contact_id=survivor.id)
@@ -171,30 +189,36 @@ class _Batch:
 
     # -- writing --------------------------------------------------------------------
     def flush(self, dialect: str) -> None:
-        session, ws = self.session, self.workspace.id
+        conn, ws = self.conn, self.workspace.id
         self._write_orders(dialect)
         # a contact created and merged away inside this batch never reaches the database
         live = [s for s in self.states.values() if s.dirty and not (s.is_new and s.merged_into_id)]
+        bulk = self.bulk
+        bulk.insert(
+            conn, "contacts", _STATE_COLUMNS,
+            [self._adapt(s, _STATE_COLUMNS) for s in live if s.is_new],
+        )
+        # an update writes only the columns that changed, grouped by which ones did
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for state in live:
-            state.updated_at = self.now
-        new = [_row(s) for s in live if s.is_new]
-        if new:
-            session.execute(Contact.__table__.insert(), new)
-        changed = [
-            {**{c: getattr(s, c) for c in _UPDATABLE}, "_id": s.id}
-            for s in live if not s.is_new
-        ]
-        if changed:
-            table = Contact.__table__
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("_id"))
-                .values({c: bindparam(c) for c in _UPDATABLE}),
-                changed,
-                execution_options={"synchronize_session": False},
+            if state.is_new:
+                continue
+            before = self.loaded[state.id]
+            changed = tuple(
+                c for i, c in _UPDATABLE_AT
+                if (value := getattr(state, c)) is not before[i] and value != before[i]
             )
-        if self.new_identities:
-            session.execute(insert_ignore(Identity.__table__, dialect), self.new_identities)
+            if changed:
+                state.updated_at = self.now
+                columns = (*changed, "updated_at")
+                groups.setdefault(columns, []).append((*self._adapt(state, columns), state.id))
+        for columns, rows in groups.items():
+            bulk.update(conn, "contacts", columns, "id", rows)
+        bulk.insert(
+            conn, "identities", ("workspace_id", "kind", "value", "contact_id"),
+            [(i["workspace_id"], i["kind"], i["value"], i["contact_id"]) for i in self.new_identities],
+            ignore_conflicts=True,
+        )
         consent_rows = [
             {
                 "workspace_id": ws, "contact_id": s.id,
@@ -204,10 +228,21 @@ class _Batch:
             for s in self.states.values() for key, granted, at, source in s.consent_changes
         ]
         if consent_rows:
-            session.execute(ConsentRecord.__table__.insert(), consent_rows)
+            conn.execute(ConsentRecord.__table__.insert(), consent_rows)
+
+    def _adapt(self, state: ContactState, columns: Sequence[str]) -> tuple[Any, ...]:
+        bulk, out = self.bulk, []
+        for column in columns:
+            value = getattr(state, column)
+            if column in _TIME_COLUMNS:
+                value = bulk.time(value)
+            elif column in _JSON_COLUMNS:
+                value = bulk.json(value)
+            out.append(value)
+        return tuple(out)
 
     def _write_orders(self, dialect: str) -> None:
-        ws, session = self.workspace.id, self.session
+        ws, conn = self.workspace.id, self.conn
         rows = [
             {"workspace_id": ws, "order_id": ch.order_id, "contact_id": cid,
              "total_cents": ch.total_cents, "currency": ch.currency, "status": ch.status,
@@ -221,21 +256,20 @@ class _Batch:
         table = Order.__table__
         if completed:
             # a resent or late Order Completed never revives a cancelled order
-            session.execute(insert_ignore(table, dialect), completed)
+            conn.execute(insert_ignore(table, dialect), completed)
         if closed:
-            session.execute(insert_ignore(table, dialect), closed)
-            session.execute(
+            conn.execute(insert_ignore(table, dialect), closed)
+            conn.execute(
                 update(table)
                 .where(table.c.workspace_id == ws, table.c.order_id == bindparam("_order"))
                 .values(status=bindparam("_status")),
                 [{"_order": r["order_id"], "_status": r["status"]} for r in closed],
-                execution_options={"synchronize_session": False},
             )
         touched = sorted({s.id for s in self.states.values() if s.orders_changed and s.merged_into_id is None})
         for chunk in _chunks(touched):
             facts = {
                 row.contact_id: row
-                for row in session.execute(
+                for row in conn.execute(
                     select(
                         Order.contact_id,
                         func.count().label("n"),
@@ -258,10 +292,6 @@ class _Batch:
                 state.total_spent_cents = int(row.spent) if row else 0
                 state.first_order_at = row.first if row else None
                 state.last_order_at = row.last if row else None
-
-
-def _row(state: ContactState) -> dict[str, Any]:
-    return {c: getattr(state, c) for c in _STATE_COLUMNS}
 
 
 def apply_records(

@@ -45,7 +45,12 @@ class OrderChange:
 
 @dataclass(slots=True)
 class ContactState:
-    """The columns of a contact that events change, held in memory during a batch."""
+    """The columns of a contact that events change, held in memory during a batch.
+
+    Containers (traits, consent, carts, boletos…) are replaced, never mutated in
+    place, so the values loaded from the database stay a valid "before" image
+    to diff against when writing back only what changed.
+    """
 
     id: str
     workspace_id: str
@@ -109,7 +114,9 @@ def apply_event(state: ContactState, record: EventRecord, workspace_tz: str) -> 
     if record.locale:
         state.locale = record.locale
     if record.traits:
-        state.traits.update({k: v for k, v in record.traits.items() if k != "consent"})
+        state.traits = {
+            **state.traits, **{k: v for k, v in record.traits.items() if k != "consent"}
+        }
         if isinstance(locale := record.traits.get("locale"), str) and locale:
             state.locale = locale[:35]
     if record.consent:
@@ -135,7 +142,9 @@ def _apply_consent(
         current = state.consent.get(key)
         if current is not None and current["at"] > at.isoformat():
             continue
-        state.consent[key] = {"granted": granted, "source": source, "at": at.isoformat()}
+        state.consent = {
+            **state.consent, key: {"granted": granted, "source": source, "at": at.isoformat()}
+        }
         state.consent_changes.append((key, granted, at, source))
 
 
@@ -180,16 +189,16 @@ def _apply_commerce(
         )
     elif name == ev.BOLETO_ISSUED:
         _close_boleto(state, props)
-        state.open_boletos.append(
-            {
-                "order_id": str(props.get("order_id")),
-                "amount": _money_str(props.get("amount")),
-                "due_date": props.get("due_date"),
-                "url": props.get("url"),
-                "issued_at": at.isoformat(),
-            }
+        boleto = {
+            "order_id": str(props.get("order_id")),
+            "amount": _money_str(props.get("amount")),
+            "due_date": props.get("due_date"),
+            "url": props.get("url"),
+            "issued_at": at.isoformat(),
+        }
+        state.open_boletos = sorted(
+            [*state.open_boletos, boleto], key=lambda b: str(b.get("due_date") or "")
         )
-        state.open_boletos.sort(key=lambda b: str(b.get("due_date") or ""))
     elif name in (ev.BOLETO_PAID, ev.BOLETO_EXPIRED):
         _close_boleto(state, props)
     return None
@@ -320,10 +329,12 @@ def merge_states(survivor: ContactState, loser: ContactState) -> None:
     survivor.owner = survivor.owner or loser.owner
     survivor.traits = {**loser.traits, **survivor.traits}
     survivor.tags = sorted(set(survivor.tags) | set(loser.tags))
+    consent = dict(survivor.consent)
     for key, value in loser.consent.items():
-        mine = survivor.consent.get(key)
+        mine = consent.get(key)
         if mine is None or mine["at"] < value["at"]:
-            survivor.consent[key] = value
+            consent[key] = value
+    survivor.consent = consent
     if survivor.timezone_source == "workspace":
         survivor.timezone, survivor.timezone_source = loser.timezone, loser.timezone_source
     views = [v for v in (survivor.last_product_viewed, loser.last_product_viewed) if v]
@@ -331,7 +342,9 @@ def merge_states(survivor: ContactState, loser: ContactState) -> None:
     carts = [c for c in (survivor.open_cart, loser.open_cart) if c]
     survivor.open_cart = max(carts, key=lambda c: c.get("updated_at", ""), default=None)
     mine_ids = {b["order_id"] for b in survivor.open_boletos}
-    survivor.open_boletos += [b for b in loser.open_boletos if b["order_id"] not in mine_ids]
+    survivor.open_boletos = survivor.open_boletos + [
+        b for b in loser.open_boletos if b["order_id"] not in mine_ids
+    ]
     survivor.orders_changed = True
     survivor.consent_changes += loser.consent_changes
     loser.consent_changes = []

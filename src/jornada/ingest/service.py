@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 from jornada.contacts import apply_records
 from jornada.db import Database
+from jornada.db.bulk import Bulk
 from jornada.errors import InvalidInput, PayloadTooLarge
 from jornada.events.models import Event
 from jornada.events.record import EventRecord
@@ -27,6 +28,10 @@ from jornada.workspaces.models import WorkspaceRef
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 _CHUNK = 500
+_EVENT_COLUMNS = (
+    "workspace_id", "message_id", "contact_id", "type", "event", "user_id", "anonymous_id",
+    "timestamp", "received_at", "properties", "context",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +141,12 @@ def store_records(
         return 0, 0
     with database.write() as session:
         _lock_workspace(session, database, workspace.id)
+        conn = session.connection()
         ids = list({r.message_id for r in records})
         known: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
             known.update(
-                session.scalars(
+                conn.scalars(
                     select(Event.message_id).where(
                         Event.workspace_id == workspace.id,
                         Event.message_id.in_(ids[start : start + _CHUNK]),
@@ -155,22 +161,15 @@ def store_records(
         if not fresh:
             return 0, len(records)
         contact_ids = apply_records(session, database.dialect, workspace, fresh, now)
-        session.execute(
-            Event.__table__.insert(),
+        bulk = Bulk(database.dialect)
+        received = bulk.time(now)
+        bulk.insert(
+            conn, "events", _EVENT_COLUMNS,
             [
-                {
-                    "workspace_id": workspace.id,
-                    "message_id": r.message_id,
-                    "contact_id": contact_id,
-                    "type": r.type,
-                    "event": r.event,
-                    "user_id": r.user_id,
-                    "anonymous_id": r.anonymous_id,
-                    "timestamp": r.timestamp,
-                    "received_at": r.received_at,
-                    "properties": r.properties,
-                    "context": r.context,
-                }
+                (workspace.id, r.message_id, contact_id, r.type, r.event, r.user_id,
+                 r.anonymous_id, bulk.time(r.timestamp),
+                 received if r.received_at == now else bulk.time(r.received_at),
+                 bulk.json(r.properties), bulk.json(r.context))
                 for r, contact_id in zip(fresh, contact_ids, strict=True)
             ],
         )
