@@ -56,25 +56,59 @@ def make_batches(events: int, contacts: int, seed: int = 1) -> list[dict[str, An
             slot[0], slot[1] = rng.randrange(contacts), rng.randint(3, 15)
         ts = (start + timedelta(seconds=n)).isoformat()
         roll = rng.random()
-        base: dict[str, Any] = {"messageId": f"b-{seed}-{n}", "timestamp": ts,
-                                "userId": f"user-{who}"}
+        base: dict[str, Any] = {
+            "messageId": f"b-{seed}-{n}",
+            "timestamp": ts,
+            "userId": f"user-{who}",
+        }
         if roll < 0.55:
-            msg = {**base, "type": "track", "event": "Product Viewed", "properties": {
-                "product_id": f"p{rng.randrange(500)}", "name": "Produto", "price": "99.90",
-                "category": "casa", "url": "https://loja.test/p"}}
+            msg = {
+                **base,
+                "type": "track",
+                "event": "Product Viewed",
+                "properties": {
+                    "product_id": f"p{rng.randrange(500)}",
+                    "name": "Produto",
+                    "price": "99.90",
+                    "category": "casa",
+                    "url": "https://loja.test/p",
+                },
+            }
         elif roll < 0.75:
-            msg = {**base, "type": "page", "name": "Categoria", "properties": {
-                "url": "https://loja.test/c", "path": "/c"}}
+            msg = {
+                **base,
+                "type": "page",
+                "name": "Categoria",
+                "properties": {"url": "https://loja.test/c", "path": "/c"},
+            }
         elif roll < 0.87:
-            msg = {**base, "type": "track", "event": "Product Added", "properties": {
-                "product_id": f"p{rng.randrange(500)}", "price": "49.90", "quantity": 1}}
+            msg = {
+                **base,
+                "type": "track",
+                "event": "Product Added",
+                "properties": {
+                    "product_id": f"p{rng.randrange(500)}",
+                    "price": "49.90",
+                    "quantity": 1,
+                },
+            }
         elif roll < 0.95:
-            msg = {**base, "type": "identify", "traits": {
-                "email": f"pessoa{who}@example.com.br", "first_name": "Pessoa",
-                "consent": {"email_marketing": True}}}
+            msg = {
+                **base,
+                "type": "identify",
+                "traits": {
+                    "email": f"pessoa{who}@example.com.br",
+                    "first_name": "Pessoa",
+                    "consent": {"email_marketing": True},
+                },
+            }
         else:
-            msg = {**base, "type": "track", "event": "Order Completed", "properties": {
-                "order_id": f"o{n}", "total": "149.70", "currency": "BRL"}}
+            msg = {
+                **base,
+                "type": "track",
+                "event": "Order Completed",
+                "properties": {"order_id": f"o{n}", "total": "149.70", "currency": "BRL"},
+            }
         batch.append(msg)
         if len(batch) == BATCH:
             batches.append({"batch": batch, "sentAt": ts})
@@ -118,19 +152,31 @@ def bench_raw_sqlite(directory: Path, batches: list[dict[str, Any]]) -> float:
         rows = []
         for m in body["batch"]:
             record = to_record(m, index=0, received_at=datetime.now(UTC))
-            rows.append((
-                ref.id, record.message_id, "C" * 26, record.type, record.event, record.user_id,
-                record.anonymous_id, record.timestamp.replace(tzinfo=None).isoformat(sep=" "), now,
-                orjson.dumps(record.properties).decode(), None,
-            ))
+            rows.append(
+                (
+                    ref.id,
+                    record.message_id,
+                    "C" * 26,
+                    record.type,
+                    record.event,
+                    record.user_id,
+                    record.anonymous_id,
+                    record.timestamp.replace(tzinfo=None).isoformat(sep=" "),
+                    now,
+                    orjson.dumps(record.properties).decode(),
+                    None,
+                )
+            )
         prepared.append(rows)
     total = sum(len(r) for r in prepared)
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    sql = ("INSERT INTO events (workspace_id, message_id, contact_id, type, event, user_id, "
-           "anonymous_id, timestamp, received_at, properties, context) "
-           "VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+    sql = (
+        "INSERT INTO events (workspace_id, message_id, contact_id, type, event, user_id, "
+        "anonymous_id, timestamp, received_at, properties, context) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    )
     started = time.perf_counter()
     for rows in prepared:
         conn.execute("BEGIN IMMEDIATE")
@@ -149,7 +195,8 @@ def bench_http(directory: Path, batches: list[dict[str, Any]], clients: int = 4)
     server = subprocess.Popen(
         [sys.executable, "-m", "jornada", "serve", "--port", str(port)],
         env={**os.environ, "JORNADA_DATABASE_URL": url},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -166,12 +213,15 @@ def bench_http(directory: Path, batches: list[dict[str, Any]], clients: int = 4)
         def worker(share: list[bytes]) -> None:
             with httpx.Client(base_url=base, auth=(keys["write_key"], ""), timeout=60) as client:
                 for body in share:
-                    response = client.post("/v1/batch", content=body,
-                                           headers={"Content-Type": "application/json"})
+                    response = client.post(
+                        "/v1/batch", content=body, headers={"Content-Type": "application/json"}
+                    )
                     if response.status_code != 200:
                         errors.append(response.text)
 
-        threads = [threading.Thread(target=worker, args=(bodies[i::clients],)) for i in range(clients)]
+        threads = [
+            threading.Thread(target=worker, args=(bodies[i::clients],)) for i in range(clients)
+        ]
         started = time.perf_counter()
         for t in threads:
             t.start()
@@ -198,8 +248,12 @@ def time_olist_import(directory: Path, source: Path, name: str) -> tuple[float, 
     """Seconds and peak RSS (MB) of `jornada import olist` in a child process."""
     url = f"sqlite:///{directory / (name + '.db')}"
     env = {**os.environ, "JORNADA_DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "jornada", "workspace", "create", "olist"], env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "jornada", "workspace", "create", "olist"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     code = (
         "import resource, subprocess, sys, time;"
         "t = time.perf_counter();"
@@ -207,14 +261,20 @@ def time_olist_import(directory: Path, source: Path, name: str) -> tuple[float, 
         "'--workspace', 'olist'], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    out = subprocess.run([sys.executable, "-c", code], env={**env, "JORNADA_DATABASE_URL": url},
-                         check=True, capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "JORNADA_DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     return float(out[0]), int(out[1]) / 1024
 
 
 def load_generator() -> Any:
     spec = importlib.util.spec_from_file_location("olist_gen", ROOT / "bench" / "olist_gen.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -225,11 +285,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--olist-orders", type=int, default=100_000)
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line too")
+    parser.add_argument(
+        "--json", action="store_true", help="print the figures as one JSON line too"
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                   f"SQLite {sqlite3.sqlite_version}",
+        f"SQLite {sqlite3.sqlite_version}",
     }
     print(f"machine: {figures['machine']}")
     directory = Path(tempfile.mkdtemp(prefix="jornada-bench-"))
@@ -237,30 +299,46 @@ def main() -> None:
         batches = make_batches(args.events, args.contacts)
         print(f"workload: {args.events:,} events, {args.contacts:,} contacts, batches of {BATCH}")
         figures["c_raw_executemany"] = bench_raw_sqlite(directory, batches)
-        print(f"(c) baseline raw executemany into events:  {figures['c_raw_executemany']:>10,.0f} events/s")
+        print(
+            f"(c) baseline raw executemany into events:  {figures['c_raw_executemany']:>10,.0f} events/s"
+        )
         figures["a_in_process"] = bench_in_process(directory, batches)
-        print(f"(a) in-process /v1/batch path + profiles:   {figures['a_in_process']:>10,.0f} events/s"
-              "   (target >= 20,000)")
+        print(
+            f"(a) in-process /v1/batch path + profiles:   {figures['a_in_process']:>10,.0f} events/s"
+            "   (target >= 20,000)"
+        )
         figures["a_over_c"] = figures["a_in_process"] / figures["c_raw_executemany"]
-        print(f"    ratio a/c:                               {figures['a_over_c']:>10.2f}   (target >= 0.3)")
-        figures["b_http_4_clients"] = bench_http(directory, make_batches(args.events // 2, args.contacts, seed=2))
-        print(f"(b) HTTP /v1/batch, 4 concurrent clients:   {figures['b_http_4_clients']:>10,.0f} events/s"
-              "   (target >= 5,000)")
+        print(
+            f"    ratio a/c:                               {figures['a_over_c']:>10.2f}   (target >= 0.3)"
+        )
+        figures["b_http_4_clients"] = bench_http(
+            directory, make_batches(args.events // 2, args.contacts, seed=2)
+        )
+        print(
+            f"(b) HTTP /v1/batch, 4 concurrent clients:   {figures['b_http_4_clients']:>10,.0f} events/s"
+            "   (target >= 5,000)"
+        )
         if OLIST_SAMPLE.exists():
             seconds, rss = time_olist_import(directory, OLIST_SAMPLE, "olist-sample")
             figures["olist_sample_s"], figures["olist_sample_rss_mb"] = seconds, rss
-            print(f"Olist sample (8,135 orders) import:         {seconds:>10.1f} s, peak {rss:,.0f} MB"
-                  "   (target < 10 s)")
+            print(
+                f"Olist sample (8,135 orders) import:         {seconds:>10.1f} s, peak {rss:,.0f} MB"
+                "   (target < 10 s)"
+            )
         else:
             print(f"Olist sample not found at {OLIST_SAMPLE}: skipped")
         generated = directory / "olist-generated"
         started = time.perf_counter()
         load_generator().generate(generated, args.olist_orders, seed=7)
-        print(f"generated {args.olist_orders:,} Olist-layout orders in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {args.olist_orders:,} Olist-layout orders in {time.perf_counter() - started:.1f} s"
+        )
         seconds, rss = time_olist_import(directory, generated, "olist-generated")
         figures["olist_generated_s"], figures["olist_generated_rss_mb"] = seconds, rss
-        print(f"Olist-layout {args.olist_orders:,} orders import:      {seconds:>10.1f} s, peak {rss:,.0f} MB"
-              "   (target < 120 s, < 500 MB)")
+        print(
+            f"Olist-layout {args.olist_orders:,} orders import:      {seconds:>10.1f} s, peak {rss:,.0f} MB"
+            "   (target < 120 s, < 500 MB)"
+        )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     if args.json:

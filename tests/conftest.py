@@ -96,9 +96,7 @@ class Shop:
 def make_shop(database: Database, name: str | None = None) -> Shop:
     with database.write() as session:
         created = create_workspace(session, name or f"shop-{uuid.uuid4().hex[:8]}", now=NOW)
-    return Shop(
-        WorkspaceRef(created.id, created.name, "America/Sao_Paulo", "BRL"), created
-    )
+    return Shop(WorkspaceRef(created.id, created.name, "America/Sao_Paulo", "BRL"), created)
 
 
 @pytest.fixture
@@ -108,7 +106,9 @@ def shop(database: Database) -> Shop:
 
 # -- live servers --------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[LiveServer]:
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[LiveServer]:
     """`jornada serve` on SQLite, shared by the session; tests isolate themselves by workspace."""
     directory = tmp_path_factory.mktemp("live")
     server = start_server(_new_sqlite_database(sqlite_template, directory), directory / "serve.log")
@@ -117,7 +117,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path)
 
 
 @pytest.fixture(scope="session")
-def live_server_pg(tmp_path_factory: pytest.TempPathFactory, pg_cluster: Cluster) -> Iterator[LiveServer]:
+def live_server_pg(
+    tmp_path_factory: pytest.TempPathFactory, pg_cluster: Cluster
+) -> Iterator[LiveServer]:
     """`jornada serve` on PostgreSQL."""
     directory = tmp_path_factory.mktemp("live-pg")
     server = start_server(_new_pg_database(pg_cluster), directory / "serve.log")

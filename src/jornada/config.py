@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +25,19 @@ class Settings(BaseSettings):
     default_currency: str = Field(default="BRL", description="Currency of a new workspace")
     max_message_bytes: int = Field(default=32 * 1024, description="Segment's limit per message")
     max_batch_bytes: int = Field(default=500 * 1024, description="Segment's limit per batch")
-    sqlite_synchronous: str = Field(
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
         default="FULL",
         description="SQLite PRAGMA synchronous; FULL makes an acknowledged event survive power loss",
     )
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value names its variable (``JORNADA_…``)."""
+    from jornada.errors import InvalidInput
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        name = "JORNADA_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise InvalidInput(f"{name}: {first['msg']}", field=name) from exc

@@ -21,21 +21,28 @@ ServerShop = tuple[LiveServer, Shop, Database]
 def post(server: LiveServer, shop: Shop, path: str, body: Any, **kwargs: Any) -> httpx.Response:
     content = body if isinstance(body, bytes) else orjson.dumps(body)
     return httpx.post(
-        f"{server.url}{path}", content=content, auth=(shop.keys.write_key, ""),
-        headers={"Content-Type": "application/json"}, **kwargs,
+        f"{server.url}{path}",
+        content=content,
+        auth=(shop.keys.write_key, ""),
+        headers={"Content-Type": "application/json"},
+        **kwargs,
     )
 
 
 def count_events(db: Database, shop: Shop) -> int:
     with db.read() as session:
-        return session.scalar(
-            select(func.count()).select_from(Event).where(Event.workspace_id == shop.ref.id)
-        ) or 0
+        return (
+            session.scalar(
+                select(func.count()).select_from(Event).where(Event.workspace_id == shop.ref.id)
+            )
+            or 0
+        )
 
 
 def admin(server: LiveServer, shop: Shop, path: str, **params: Any) -> httpx.Response:
     return httpx.get(
-        f"{server.url}{path}", params=params,
+        f"{server.url}{path}",
+        params=params,
         headers={"Authorization": f"Bearer {shop.keys.secret_key}"},
     )
 
@@ -48,22 +55,55 @@ def admin(server: LiveServer, shop: Shop, path: str, **params: Any) -> httpx.Res
         ("missing event", "/v1/track", {"userId": "u"}, "event", "required"),
         ("event wrong type", "/v1/track", {"userId": "u", "event": 5}, "event", "string"),
         ("userId list", "/v1/track", {"userId": ["u"], "event": "x"}, "userId", "string"),
-        ("properties not object", "/v1/track", {"userId": "u", "event": "x", "properties": [1]},
-         "properties", "dictionary"),
-        ("bad timestamp", "/v1/track", {"userId": "u", "event": "x", "timestamp": "ontem"},
-         "timestamp", "datetime"),
-        ("bad email", "/v1/identify", {"userId": "u", "traits": {"email": "ana@"}},
-         "traits.email", "not a valid email"),
-        ("bad phone", "/v1/identify", {"userId": "u", "traits": {"phone": "123"}},
-         "traits.phone", "phone"),
-        ("bad time zone", "/v1/identify", {"userId": "u", "traits": {"timezone": "Mars/Base"}},
-         "traits.timezone", "IANA"),
-        ("bad consent key", "/v1/identify",
-         {"userId": "u", "traits": {"consent": {"fax_marketing": True}}},
-         "traits.consent", "unknown consent"),
-        ("consent not bool", "/v1/identify",
-         {"userId": "u", "traits": {"consent": {"email_marketing": "talvez"}}},
-         "traits.consent", "true or false"),
+        (
+            "properties not object",
+            "/v1/track",
+            {"userId": "u", "event": "x", "properties": [1]},
+            "properties",
+            "dictionary",
+        ),
+        (
+            "bad timestamp",
+            "/v1/track",
+            {"userId": "u", "event": "x", "timestamp": "ontem"},
+            "timestamp",
+            "datetime",
+        ),
+        (
+            "bad email",
+            "/v1/identify",
+            {"userId": "u", "traits": {"email": "ana@"}},
+            "traits.email",
+            "not a valid email",
+        ),
+        (
+            "bad phone",
+            "/v1/identify",
+            {"userId": "u", "traits": {"phone": "123"}},
+            "traits.phone",
+            "phone",
+        ),
+        (
+            "bad time zone",
+            "/v1/identify",
+            {"userId": "u", "traits": {"timezone": "Mars/Base"}},
+            "traits.timezone",
+            "IANA",
+        ),
+        (
+            "bad consent key",
+            "/v1/identify",
+            {"userId": "u", "traits": {"consent": {"fax_marketing": True}}},
+            "traits.consent",
+            "unknown consent",
+        ),
+        (
+            "consent not bool",
+            "/v1/identify",
+            {"userId": "u", "traits": {"consent": {"email_marketing": "talvez"}}},
+            "traits.consent",
+            "true or false",
+        ),
         ("alias without userId", "/v1/alias", {"previousId": "a"}, "userId", "alias"),
         ("group without groupId", "/v1/group", {"userId": "u"}, "groupId", "required"),
         ("body is a list", "/v1/track", [1, 2], "body", "JSON object"),
@@ -108,7 +148,9 @@ def test_wrong_key_is_401_and_stores_nothing(
     if auth == "secret":
         auth = (shop.keys.secret_key, "")
     response = httpx.post(
-        f"{server.url}/v1/batch", auth=auth, headers=extra_headers,
+        f"{server.url}/v1/batch",
+        auth=auth,
+        headers=extra_headers,
         content=orjson.dumps({"batch": [{"type": "track", "userId": "u", "event": "x"}]}),
     )
     assert response.status_code == 401
@@ -145,7 +187,10 @@ def test_batch_keeps_valid_messages_and_lists_rejected_by_index(server_shop: Ser
     assert body["success"] is False
     assert body["accepted"] == 3
     assert [(r["index"], r["field"]) for r in body["rejected"]] == [
-        (1, "userId"), (3, "type"), (4, "traits.phone"), (5, "message"),
+        (1, "userId"),
+        (3, "type"),
+        (4, "traits.phone"),
+        (5, "message"),
     ]
     assert count_events(db, shop) == 3
 
@@ -208,7 +253,10 @@ def test_duplicate_message_ids_are_acknowledged_and_stored_once(server_shop: Ser
     """Resending a messageId (a client retry) is a 200 and does not count twice."""
     server, shop, db = server_shop
     order = {
-        "type": "track", "userId": "u1", "event": "Order Completed", "messageId": "order-1",
+        "type": "track",
+        "userId": "u1",
+        "event": "Order Completed",
+        "messageId": "order-1",
         "properties": {"order_id": "1", "total": "150.00"},
     }
     first = post(server, shop, "/v1/batch", {"batch": [order, order]})
@@ -260,8 +308,9 @@ def test_clock_skew_is_corrected_with_sent_at(server_shop: ServerShop) -> None:
     server, shop, _db = server_shop
     # the client's clock says 2030; the event happened 10 s before it sent the batch
     body = {
-        "batch": [{"type": "track", "userId": "skew", "event": "x",
-                   "timestamp": "2030-01-01T12:00:00Z"}],
+        "batch": [
+            {"type": "track", "userId": "skew", "event": "x", "timestamp": "2030-01-01T12:00:00Z"}
+        ],
         "sentAt": "2030-01-01T12:00:10Z",
     }
     post(server, shop, "/v1/batch", body)
@@ -276,9 +325,12 @@ def test_clock_skew_is_corrected_with_sent_at(server_shop: ServerShop) -> None:
 def test_contacts_pagination_with_cursor(server_shop: ServerShop) -> None:
     """limit + cursor walk every contact exactly once."""
     server, shop, _db = server_shop
-    post(server, shop, "/v1/batch", {"batch": [
-        {"type": "identify", "userId": f"p{i}"} for i in range(7)
-    ]})
+    post(
+        server,
+        shop,
+        "/v1/batch",
+        {"batch": [{"type": "identify", "userId": f"p{i}"} for i in range(7)]},
+    )
     seen: list[str] = []
     cursor = None
     while True:
@@ -301,7 +353,9 @@ def test_contacts_pagination_with_cursor(server_shop: ServerShop) -> None:
 
 def test_contact_lookup_by_phone_in_any_format(server_shop: ServerShop) -> None:
     server, shop, _db = server_shop
-    post(server, shop, "/v1/identify", {"userId": "tel", "traits": {"phone": "+55 (11) 91234-5678"}})
+    post(
+        server, shop, "/v1/identify", {"userId": "tel", "traits": {"phone": "+55 (11) 91234-5678"}}
+    )
     found = admin(server, shop, "/api/v1/contacts", phone="11912345678").json()["data"]
     assert [c["user_id"] for c in found] == ["tel"]
 
@@ -309,8 +363,13 @@ def test_contact_lookup_by_phone_in_any_format(server_shop: ServerShop) -> None:
 def test_openapi_documents_the_api(server_shop: ServerShop) -> None:
     server, _shop, _db = server_shop
     spec = httpx.get(f"{server.url}/api/openapi.json").json()
-    for path in ("/v1/track", "/v1/batch", "/api/v1/contacts", "/api/v1/contacts/{contact_id}",
-                 "/api/v1/contacts/{contact_id}/events"):
+    for path in (
+        "/v1/track",
+        "/v1/batch",
+        "/api/v1/contacts",
+        "/api/v1/contacts/{contact_id}",
+        "/api/v1/contacts/{contact_id}/events",
+    ):
         assert path in spec["paths"]
 
 
@@ -320,9 +379,13 @@ def test_nothing_is_counted_before_it_is_stored(server_shop: ServerShop) -> None
     response = post(server, shop, "/v1/track", {"userId": "d", "event": "x", "messageId": "dur-1"})
     assert response.status_code == 200
     with db.read() as session:
-        assert session.scalar(
-            select(Event.message_id).where(Event.workspace_id == shop.ref.id)
-        ) == "dur-1"
-        assert session.scalar(
-            select(func.count()).select_from(Contact).where(Contact.workspace_id == shop.ref.id)
-        ) == 1
+        assert (
+            session.scalar(select(Event.message_id).where(Event.workspace_id == shop.ref.id))
+            == "dur-1"
+        )
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Contact).where(Contact.workspace_id == shop.ref.id)
+            )
+            == 1
+        )

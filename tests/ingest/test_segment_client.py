@@ -15,20 +15,30 @@ from tests.support.server import LiveServer
 def _send_with_segment_client(server: LiveServer, shop: Shop) -> None:
     errors: list[Exception] = []
     client = Client(
-        write_key=shop.keys.write_key, host=server.url, sync_mode=False,
-        on_error=lambda error, _batch: errors.append(error), max_retries=1, upload_interval=0.05,
+        write_key=shop.keys.write_key,
+        host=server.url,
+        sync_mode=False,
+        on_error=lambda error, _batch: errors.append(error),
+        max_retries=1,
+        upload_interval=0.05,
     )
     client.identify(
         "cliente-42",
-        {"email": "Maria.Silva@Example.com.br", "phone": "+55 21 99876-5432",
-         "consent": {"email_marketing": True, "whatsapp_marketing": False}},
+        {
+            "email": "Maria.Silva@Example.com.br",
+            "phone": "+55 21 99876-5432",
+            "consent": {"email_marketing": True, "whatsapp_marketing": False},
+        },
         anonymous_id="anon-42",
     )
     client.track(
-        "cliente-42", "Product Viewed",
+        "cliente-42",
+        "Product Viewed",
         {"product_id": "tenis-01", "name": "Tênis Corrida", "price": 299.9},
     )
-    client.page("cliente-42", category="loja", name="Home", properties={"url": "https://loja.test/"})
+    client.page(
+        "cliente-42", category="loja", name="Home", properties={"url": "https://loja.test/"}
+    )
     client.flush()
     client.join()
     assert errors == []
@@ -89,7 +99,8 @@ def test_segment_module_api_also_works(server_shop: tuple[LiveServer, Shop, Data
     finally:
         segment_analytics.default_client = None
     contacts = httpx.get(
-        f"{server.url}/api/v1/contacts", params={"user_id": "cliente-7"},
+        f"{server.url}/api/v1/contacts",
+        params={"user_id": "cliente-7"},
         headers={"Authorization": f"Bearer {shop.keys.secret_key}"},
     ).json()["data"]
     assert len(contacts) == 1

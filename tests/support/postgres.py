@@ -19,7 +19,10 @@ from pathlib import Path
 
 def find_bindir() -> Path | None:
     """The directory holding initdb and pg_ctl, if PostgreSQL is installed."""
-    for candidate in [shutil.which("initdb"), *sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))]:
+    for candidate in [
+        shutil.which("initdb"),
+        *sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+    ]:
         if candidate and Path(candidate).exists():
             return Path(candidate).parent
     return None
@@ -66,7 +69,13 @@ def start_cluster(bindir: Path) -> Cluster:
         shutil.chown(root, user=as_user)
     cluster = Cluster(bindir, datadir, free_port(), as_user)
     cluster._run(
-        "initdb", "-D", str(datadir), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+        "initdb",
+        "-D",
+        str(datadir),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "--encoding=UTF8",
         "--no-instructions",
     )
     options = (

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from jornada.api.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from jornada.api.context import WorkspaceDep, get_context
+from jornada.api.responses import JSONResponse
 from jornada.contacts import ContactFilter, contact_events, get_contact, list_contacts
 from jornada.contacts.queries import MAX_LIMIT, contact_view, event_view
 
@@ -34,7 +34,10 @@ async def contacts_list(
     def run() -> dict[str, Any]:
         with database.read() as session:
             rows, next_cursor = list_contacts(
-                session, workspace.id, ContactFilter(email, phone, user_id), limit=limit,
+                session,
+                workspace.id,
+                ContactFilter(email, phone, user_id),
+                limit=limit,
                 cursor=cursor,
             )
             return {"data": [contact_view(c) for c in rows], "next_cursor": next_cursor}
@@ -43,7 +46,9 @@ async def contacts_list(
 
 
 @router.get("/contacts/{contact_id}")
-async def contact_detail(request: Request, workspace: WorkspaceDep, contact_id: str) -> JSONResponse:
+async def contact_detail(
+    request: Request, workspace: WorkspaceDep, contact_id: str
+) -> JSONResponse:
     """One contact: traits, commerce facts, consent, tags, stage. A merged id gives the survivor."""
     database = get_context(request).database
 
@@ -56,7 +61,10 @@ async def contact_detail(request: Request, workspace: WorkspaceDep, contact_id: 
 
 @router.get("/contacts/{contact_id}/events")
 async def contact_event_list(
-    request: Request, workspace: WorkspaceDep, contact_id: str, limit: Limit = 50,
+    request: Request,
+    workspace: WorkspaceDep,
+    contact_id: str,
+    limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JSONResponse:
     """The contact's events, newest first."""

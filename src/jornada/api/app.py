@@ -6,12 +6,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
-from jornada.api.responses import JSONResponse
-
 from jornada import __version__
 from jornada.api import admin_routes, ingest_routes
 from jornada.api.context import AppContext
 from jornada.api.home import home_page
+from jornada.api.responses import JSONResponse
 from jornada.clock import Clock, SystemClock
 from jornada.config import Settings
 from jornada.db import Database
@@ -19,7 +18,10 @@ from jornada.errors import JornadaError
 
 
 def create_app(
-    settings: Settings | None = None, *, database: Database | None = None, clock: Clock | None = None
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     database = database or Database(

@@ -41,7 +41,9 @@ def basic_auth_user(header: str | None) -> str | None:
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
-        raise Unauthorized("Authorization header is not valid Basic auth", field="authorization") from exc
+        raise Unauthorized(
+            "Authorization header is not valid Basic auth", field="authorization"
+        ) from exc
     return decoded.partition(":")[0] or None
 
 

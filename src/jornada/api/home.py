@@ -19,17 +19,17 @@ def _counts(context: AppContext) -> list[tuple[str, int, int, int]]:
         for workspace in session.scalars(select(Workspace).order_by(Workspace.name)):
             ws = workspace.id
             contacts = session.scalar(
-                select(func.count()).select_from(Contact).where(
-                    Contact.workspace_id == ws, Contact.merged_into_id.is_(None)
-                )
+                select(func.count())
+                .select_from(Contact)
+                .where(Contact.workspace_id == ws, Contact.merged_into_id.is_(None))
             )
             events = session.scalar(
                 select(func.count()).select_from(Event).where(Event.workspace_id == ws)
             )
             orders = session.scalar(
-                select(func.count()).select_from(Order).where(
-                    Order.workspace_id == ws, Order.status == "completed"
-                )
+                select(func.count())
+                .select_from(Order)
+                .where(Order.workspace_id == ws, Order.status == "completed")
             )
             rows.append((workspace.name, contacts or 0, events or 0, orders or 0))
         return rows
@@ -37,10 +37,13 @@ def _counts(context: AppContext) -> list[tuple[str, int, int, int]]:
 
 async def home_page(context: AppContext) -> str:
     rows = await run_in_threadpool(_counts, context)
-    body = "".join(
-        f"<tr><td>{escape(name)}</td><td>{c:,}</td><td>{e:,}</td><td>{o:,}</td></tr>"
-        for name, c, e, o in rows
-    ) or '<tr><td colspan="4">No workspace yet: <code>jornada workspace create NAME</code></td></tr>'
+    body = (
+        "".join(
+            f"<tr><td>{escape(name)}</td><td>{c:,}</td><td>{e:,}</td><td>{o:,}</td></tr>"
+            for name, c, e, o in rows
+        )
+        or '<tr><td colspan="4">No workspace yet: <code>jornada workspace create NAME</code></td></tr>'
+    )
     return f"""<!doctype html>
 <html lang="pt-BR"><head><meta charset="utf-8"><title>Jornada</title>
 <style>body{{font:16px system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem;color:#1d2433}}

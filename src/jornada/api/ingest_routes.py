@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from jornada.api.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from jornada.api.context import basic_auth_user, get_context, resolve_key
+from jornada.api.responses import JSONResponse
 from jornada.errors import InvalidInput
 from jornada.ingest import accept_batch_body, accept_messages, parse_body
 from jornada.ingest.schemas import BatchBody, IngestResponse
@@ -23,7 +23,9 @@ router = APIRouter(prefix="/v1", tags=["ingestion (Segment-compatible)"])
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+        "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": True}}
+        },
     }
 }
 
@@ -43,7 +45,11 @@ def _single(kind: str) -> Any:
         workspace = await resolve_key(context, key, "write")
         received_at = context.clock.now()
         result = await run_in_threadpool(
-            accept_messages, context.database, workspace, [body], received_at=received_at,
+            accept_messages,
+            context.database,
+            workspace,
+            [body],
+            received_at=received_at,
             default_type=kind,
         )
         if result.rejected:
@@ -58,7 +64,10 @@ def _single(kind: str) -> Any:
 
 for _kind in ("identify", "track", "page", "screen", "group", "alias"):
     router.add_api_route(
-        f"/{_kind}", _single(_kind), methods=["POST"], openapi_extra=_BODY_DOC,
+        f"/{_kind}",
+        _single(_kind),
+        methods=["POST"],
+        openapi_extra=_BODY_DOC,
         summary=f"Segment {_kind}",
     )
 
@@ -82,7 +91,11 @@ async def ingest_batch(request: Request) -> JSONResponse:
     body, key = await _read(request, context.settings.max_batch_bytes)
     workspace = await resolve_key(context, key, "write")
     result = await run_in_threadpool(
-        accept_batch_body, context.database, workspace, body, received_at=context.clock.now(),
+        accept_batch_body,
+        context.database,
+        workspace,
+        body,
+        received_at=context.clock.now(),
         max_message_bytes=context.settings.max_message_bytes,
     )
     payload = result.to_dict()

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jornada.clock import SystemClock
-from jornada.config import Settings
+from jornada.config import Settings, load_settings
 from jornada.db import Database
 from jornada.errors import JornadaError
 from jornada.ingest.importer import ImportReport, import_messages
@@ -27,8 +27,14 @@ class Context:
     """Settings and database for one CLI invocation, opened on first use."""
 
     def __init__(self) -> None:
-        self.settings = Settings()
+        self._settings: Settings | None = None
         self._database: Database | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
 
     @property
     def database(self) -> Database:
@@ -119,13 +125,23 @@ def workspace_create(
     """Create workspace NAME and print its keys (shown once: they are stored hashed)."""
     with ctx.database.write() as session:
         created = create_workspace(
-            session, name, now=SystemClock().now(),
+            session,
+            name,
+            now=SystemClock().now(),
             timezone=timezone or ctx.settings.default_timezone,
             currency=currency or ctx.settings.default_currency,
         )
     if as_json:
-        click.echo(json.dumps({"id": created.id, "name": created.name,
-                               "write_key": created.write_key, "secret_key": created.secret_key}))
+        click.echo(
+            json.dumps(
+                {
+                    "id": created.id,
+                    "name": created.name,
+                    "write_key": created.write_key,
+                    "secret_key": created.secret_key,
+                }
+            )
+        )
     else:
         click.echo(f"workspace {created.name} ({created.id})")
         click.echo(f"write key:  {created.write_key}   (Segment clients, /v1/*)")
@@ -139,8 +155,13 @@ def import_group() -> None:
 
 def _progress(total: int | None, label: str) -> Progress:
     return Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False, disable=not console.is_terminal and total is None,
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal and total is None,
     )
 
 
@@ -195,7 +216,11 @@ def import_csv() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--workspace", "workspace_name", required=True, help="workspace to import into")
 @click.option(
-    "--map", "mapping", multiple=True, required=True, metavar="COLUMN=FIELD",
+    "--map",
+    "mapping",
+    multiple=True,
+    required=True,
+    metavar="COLUMN=FIELD",
     help="e.g. --map E-mail=email --map Celular=phone --map Nome=name "
     "--map Aceita_email=consent.email_marketing",
 )
@@ -211,8 +236,11 @@ def import_csv_contacts(
     with _progress(None, "contacts") as progress:
         task = progress.add_task("import", total=None)
         report = import_messages(
-            ctx.database, target, read_contacts(file, columns, now=SystemClock().now()),
-            clock=SystemClock(), batch_size=1000,
+            ctx.database,
+            target,
+            read_contacts(file, columns, now=SystemClock().now()),
+            clock=SystemClock(),
+            batch_size=1000,
             on_batch=lambda n: progress.advance(task, n),
         )
     _print_report(report, [f"{p.where}: {p.reason}" for p in report.problems])
@@ -223,8 +251,11 @@ def import_csv_contacts(
 @click.option("--contacts", default=2000, show_default=True, help="people in the synthetic store")
 @click.option("--seed", default=42, show_default=True)
 @click.option(
-    "--keys-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("var/demo.json"),
-    show_default=True, help="where the demo's keys are kept (they are stored hashed in the database)",
+    "--keys-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("var/demo.json"),
+    show_default=True,
+    help="where the demo's keys are kept (they are stored hashed in the database)",
 )
 @pass_context
 def demo(ctx: Context, workspace_name: str, contacts: int, seed: int, keys_file: Path) -> None:
@@ -240,11 +271,18 @@ def demo(ctx: Context, workspace_name: str, contacts: int, seed: int, keys_file:
         clock = SystemClock()
         with ctx.database.write() as session:
             created = create_workspace(
-                session, workspace_name, now=clock.now(),
-                timezone=ctx.settings.default_timezone, currency=ctx.settings.default_currency,
+                session,
+                workspace_name,
+                now=clock.now(),
+                timezone=ctx.settings.default_timezone,
+                currency=ctx.settings.default_currency,
             )
-        keys = {"id": created.id, "name": created.name, "write_key": created.write_key,
-                "secret_key": created.secret_key}
+        keys = {
+            "id": created.id,
+            "name": created.name,
+            "write_key": created.write_key,
+            "secret_key": created.secret_key,
+        }
         keys_file.parent.mkdir(parents=True, exist_ok=True)
         keys_file.write_text(json.dumps(keys, indent=2))
         os.chmod(keys_file, 0o600)
@@ -252,10 +290,14 @@ def demo(ctx: Context, workspace_name: str, contacts: int, seed: int, keys_file:
         with _progress(None, "demo events") as progress:
             task = progress.add_task("seed", total=None)
             report = import_messages(
-                ctx.database, target,
-                ((f"demo message {i}", m) for i, m in
-                 enumerate(demo_messages(clock.now(), seed=seed, contacts=contacts))),
-                clock=clock, on_batch=lambda n: progress.advance(task, n),
+                ctx.database,
+                target,
+                (
+                    (f"demo message {i}", m)
+                    for i, m in enumerate(demo_messages(clock.now(), seed=seed, contacts=contacts))
+                ),
+                clock=clock,
+                on_batch=lambda n: progress.advance(task, n),
             )
         console.print(f"seeded {report.accepted:,} events for {contacts:,} contacts")
         for problem in report.problems[:10]:
@@ -265,7 +307,7 @@ def demo(ctx: Context, workspace_name: str, contacts: int, seed: int, keys_file:
     console.print(
         f"\n[bold]write key[/bold]  {keys['write_key']}\n[bold]secret key[/bold] {keys['secret_key']}\n"
         f"\nTry it:\n  curl -u {keys['write_key']}: {base}/v1/track -H 'Content-Type: application/json' \\\n"
-        f"    -d '{{\"userId\": \"cliente-1\", \"event\": \"Product Viewed\", "
-        f"\"properties\": {{\"product_id\": \"p1\", \"price\": \"99.90\"}}}}'\n"
+        f'    -d \'{{"userId": "cliente-1", "event": "Product Viewed", '
+        f'"properties": {{"product_id": "p1", "price": "99.90"}}}}\'\n'
         f"  curl -H 'Authorization: Bearer {keys['secret_key']}' '{base}/api/v1/contacts?user_id=cliente-1'\n"
     )

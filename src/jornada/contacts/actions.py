@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from jornada.contacts.models import ConsentRecord, Contact, ContactMerge, Identity, Order
+from jornada.contacts.models import ConsentRecord, ContactMerge, Identity, Order
 from jornada.contacts.state import ContactState, OrderChange, apply_event, merge_states
 from jornada.db import insert_ignore
 from jornada.db.bulk import Bulk
@@ -27,7 +27,8 @@ from jornada.workspaces.models import WorkspaceRef
 Key = tuple[str, str]  # (kind, value)
 
 _STATE_COLUMNS = [
-    c for c in ContactState.__dataclass_fields__
+    c
+    for c in ContactState.__dataclass_fields__
     if c not in {"is_new", "dirty", "orders_changed", "consent_changes"}
 ]
 _UPDATABLE_SET = frozenset(_STATE_COLUMNS) - {"id", "workspace_id", "created_at", "updated_at"}
@@ -128,8 +129,12 @@ class _Batch:
             candidates = [c for c in candidates if c.user_id in (None, record.user_id)]
         if not candidates:
             contact = ContactState.new(
-                new_id(), self.workspace.id, at=record.timestamp, now=self.now,
-                timezone=self.workspace.timezone, currency=self.workspace.currency,
+                new_id(),
+                self.workspace.id,
+                at=record.timestamp,
+                now=self.now,
+                timezone=self.workspace.timezone,
+                currency=self.workspace.currency,
             )
             self.states[contact.id] = contact
         else:
@@ -141,13 +146,19 @@ class _Batch:
                     self._merge(contact, other, reason=f"{record.type}:{record.message_id}")
         for key in keys:
             if key not in self.identities and not (
-                record.previous_id and key[1] == record.previous_id and key[0] == "user_id"
+                record.previous_id
+                and key[1] == record.previous_id
+                and key[0] == "user_id"
                 and contact.user_id not in (None, record.previous_id)
             ):
                 self.identities[key] = contact.id
                 self.new_identities.append(
-                    {"workspace_id": self.workspace.id, "kind": key[0], "value": key[1],
-                     "contact_id": contact.id}
+                    {
+                        "workspace_id": self.workspace.id,
+                        "kind": key[0],
+                        "value": key[1],
+                        "contact_id": contact.id,
+                    }
                 )
         return contact
 
@@ -182,8 +193,12 @@ class _Batch:
             )
         session.add(
             ContactMerge(
-                id=new_id(), workspace_id=ws, from_contact_id=loser.id,
-                into_contact_id=survivor.id, reason=reason[:200], merged_at=self.now,
+                id=new_id(),
+                workspace_id=ws,
+                from_contact_id=loser.id,
+                into_contact_id=survivor.id,
+                reason=reason[:200],
+                merged_at=self.now,
             )
         )
 
@@ -195,7 +210,9 @@ class _Batch:
         live = [s for s in self.states.values() if s.dirty and not (s.is_new and s.merged_into_id)]
         bulk = self.bulk
         bulk.insert(
-            conn, "contacts", _STATE_COLUMNS,
+            conn,
+            "contacts",
+            _STATE_COLUMNS,
             [self._adapt(s, _STATE_COLUMNS) for s in live if s.is_new],
         )
         # an update writes only the columns that changed, grouped by which ones did
@@ -205,7 +222,8 @@ class _Batch:
                 continue
             before = self.loaded[state.id]
             changed = tuple(
-                c for i, c in _UPDATABLE_AT
+                c
+                for i, c in _UPDATABLE_AT
                 if (value := getattr(state, c)) is not before[i] and value != before[i]
             )
             if changed:
@@ -215,20 +233,30 @@ class _Batch:
         for columns, rows in groups.items():
             bulk.update(conn, "contacts", columns, "id", rows)
         bulk.insert(
-            conn, "identities", ("workspace_id", "kind", "value", "contact_id"),
-            [(i["workspace_id"], i["kind"], i["value"], i["contact_id"]) for i in self.new_identities],
+            conn,
+            "identities",
+            ("workspace_id", "kind", "value", "contact_id"),
+            [
+                (i["workspace_id"], i["kind"], i["value"], i["contact_id"])
+                for i in self.new_identities
+            ],
             ignore_conflicts=True,
         )
         consent_rows = [
             {
-                "workspace_id": ws, "contact_id": s.id,
-                "channel": key.partition("_")[0], "purpose": key.partition("_")[2],
-                "granted": granted, "source": source, "recorded_at": at,
+                "workspace_id": ws,
+                "contact_id": s.id,
+                "channel": key.partition("_")[0],
+                "purpose": key.partition("_")[2],
+                "granted": granted,
+                "source": source,
+                "recorded_at": at,
             }
-            for s in self.states.values() for key, granted, at, source in s.consent_changes
+            for s in self.states.values()
+            for key, granted, at, source in s.consent_changes
         ]
         if consent_rows:
-            conn.execute(ConsentRecord.__table__.insert(), consent_rows)
+            conn.execute(cast(Table, ConsentRecord.__table__).insert(), consent_rows)
 
     def _adapt(self, state: ContactState, columns: Sequence[str]) -> tuple[Any, ...]:
         bulk, out = self.bulk, []
@@ -244,16 +272,22 @@ class _Batch:
     def _write_orders(self, dialect: str) -> None:
         ws, conn = self.workspace.id, self.conn
         rows = [
-            {"workspace_id": ws, "order_id": ch.order_id, "contact_id": cid,
-             "total_cents": ch.total_cents, "currency": ch.currency, "status": ch.status,
-             "placed_at": ch.placed_at}
+            {
+                "workspace_id": ws,
+                "order_id": ch.order_id,
+                "contact_id": cid,
+                "total_cents": ch.total_cents,
+                "currency": ch.currency,
+                "status": ch.status,
+                "placed_at": ch.placed_at,
+            }
             for cid, ch in self.order_changes
         ]
         if not rows and not any(s.orders_changed for s in self.states.values()):
             return
         completed = [r for r in rows if r["status"] == "completed"]
         closed = [r for r in rows if r["status"] != "completed"]
-        table = Order.__table__
+        table = cast(Table, Order.__table__)
         if completed:
             # a resent or late Order Completed never revives a cancelled order
             conn.execute(insert_ignore(table, dialect), completed)
@@ -265,7 +299,9 @@ class _Batch:
                 .values(status=bindparam("_status")),
                 [{"_order": r["order_id"], "_status": r["status"]} for r in closed],
             )
-        touched = sorted({s.id for s in self.states.values() if s.orders_changed and s.merged_into_id is None})
+        touched = sorted(
+            {s.id for s in self.states.values() if s.orders_changed and s.merged_into_id is None}
+        )
         for chunk in _chunks(touched):
             facts = {
                 row.contact_id: row
@@ -295,7 +331,10 @@ class _Batch:
 
 
 def apply_records(
-    session: Session, dialect: str, workspace: WorkspaceRef, records: Sequence[EventRecord],
+    session: Session,
+    dialect: str,
+    workspace: WorkspaceRef,
+    records: Sequence[EventRecord],
     now: datetime,
 ) -> list[str]:
     """Fold new (already deduplicated) events into contacts; returns each event's contact id.
@@ -317,8 +356,9 @@ def apply_records(
         contact_of[i] = state
     batch.flush(dialect)
     result = []
-    for state in contact_of:
-        assert state is not None
+    for maybe in contact_of:
+        assert maybe is not None
+        state = maybe
         while state.merged_into_id is not None:
             state = batch.states[state.merged_into_id]
         result.append(state.id)

@@ -57,7 +57,8 @@ class Identity(WorkspaceScoped, Base):
     """One way to recognise a contact: ``kind`` is user_id, anonymous_id, email or phone."""
 
     __tablename__ = "identities"
-    __table_args__ = (PrimaryKeyConstraint("workspace_id", "kind", "value"),)
+    # value before kind: a batch looks identities up by value, whatever their kind
+    __table_args__ = (PrimaryKeyConstraint("workspace_id", "value", "kind"),)
 
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(320))

@@ -99,7 +99,7 @@ def timezone_from_state(state: object, country: object) -> str | None:
 def parse_consent(raw: object) -> dict[str, bool]:
     """``{"email_marketing": true, …}`` checked against the known channels and purposes."""
     if not isinstance(raw, dict):
-        raise InvalidValue("must be an object such as {\"email_marketing\": true}")
+        raise InvalidValue('must be an object such as {"email_marketing": true}')
     consent: dict[str, bool] = {}
     for key, granted in raw.items():
         channel, _, purpose = str(key).partition("_")

@@ -97,7 +97,11 @@ def get_contact(session: Session, workspace_id: str, contact_id: str) -> Contact
 
 
 def list_contacts(
-    session: Session, workspace_id: str, filters: ContactFilter, *, limit: int = 50,
+    session: Session,
+    workspace_id: str,
+    filters: ContactFilter,
+    *,
+    limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Contact], str | None]:
     """Contacts oldest first, ``limit`` at a time; the returned cursor fetches the next page."""
@@ -138,7 +142,11 @@ def event_view(event: Event) -> dict[str, Any]:
 
 
 def contact_events(
-    session: Session, workspace_id: str, contact_id: str, *, limit: int = 50,
+    session: Session,
+    workspace_id: str,
+    contact_id: str,
+    *,
+    limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Event], str | None]:
     """A contact's events, newest first (including those of contacts merged into it)."""

@@ -85,17 +85,44 @@ class ContactState:
 
     @classmethod
     def new(
-        cls, contact_id: str, workspace_id: str, *, at: datetime, now: datetime, timezone: str,
+        cls,
+        contact_id: str,
+        workspace_id: str,
+        *,
+        at: datetime,
+        now: datetime,
+        timezone: str,
         currency: str,
     ) -> ContactState:
         return cls(
-            id=contact_id, workspace_id=workspace_id, user_id=None, email=None, phone=None,
-            traits={}, first_seen_at=at, last_seen_at=at, locale=None, timezone=timezone,
-            timezone_source="workspace", tags=[], stage=ev.LIFECYCLE_STAGES[0], owner=None,
-            consent={}, merged_into_id=None, currency=currency, orders_count=0,
-            total_spent_cents=0, first_order_at=None, last_order_at=None,
-            last_product_viewed=None, open_cart=None, open_boletos=[], created_at=now,
-            updated_at=now, is_new=True, dirty=True,
+            id=contact_id,
+            workspace_id=workspace_id,
+            user_id=None,
+            email=None,
+            phone=None,
+            traits={},
+            first_seen_at=at,
+            last_seen_at=at,
+            locale=None,
+            timezone=timezone,
+            timezone_source="workspace",
+            tags=[],
+            stage=ev.LIFECYCLE_STAGES[0],
+            owner=None,
+            consent={},
+            merged_into_id=None,
+            currency=currency,
+            orders_count=0,
+            total_spent_cents=0,
+            first_order_at=None,
+            last_order_at=None,
+            last_product_viewed=None,
+            open_cart=None,
+            open_boletos=[],
+            created_at=now,
+            updated_at=now,
+            is_new=True,
+            dirty=True,
         )
 
 
@@ -115,7 +142,8 @@ def apply_event(state: ContactState, record: EventRecord, workspace_tz: str) -> 
         state.locale = record.locale
     if record.traits:
         state.traits = {
-            **state.traits, **{k: v for k, v in record.traits.items() if k != "consent"}
+            **state.traits,
+            **{k: v for k, v in record.traits.items() if k != "consent"},
         }
         if isinstance(locale := record.traits.get("locale"), str) and locale:
             state.locale = locale[:35]
@@ -143,7 +171,8 @@ def _apply_consent(
         if current is not None and current["at"] > at.isoformat():
             continue
         state.consent = {
-            **state.consent, key: {"granted": granted, "source": source, "at": at.isoformat()}
+            **state.consent,
+            key: {"granted": granted, "source": source, "at": at.isoformat()},
         }
         state.consent_changes.append((key, granted, at, source))
 
@@ -169,7 +198,9 @@ def _apply_commerce(
         previous = state.last_product_viewed
         if previous is None or previous.get("viewed_at", "") <= at.isoformat():
             state.last_product_viewed = {
-                **_product(props), "category": props.get("category"), "viewed_at": at.isoformat()
+                **_product(props),
+                "category": props.get("category"),
+                "viewed_at": at.isoformat(),
             }
     elif name == ev.PRODUCT_ADDED:
         _cart_add(state, props, at)
@@ -294,7 +325,7 @@ def _close_boleto(state: ContactState, props: dict[str, Any]) -> None:
 
 
 def order_total_cents(props: dict[str, Any]) -> int:
-    """``total``, else ``revenue``, else the sum of the products' price × quantity."""
+    """``total``, else ``revenue``, else the sum of the products' price times quantity."""
     for key in ("total", "revenue"):
         if (cents := to_cents(props.get(key))) is not None:
             return cents

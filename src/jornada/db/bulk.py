@@ -40,8 +40,13 @@ class Bulk:
         return None if value is None else orjson.dumps(value, default=_default).decode()
 
     def insert(
-        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-        *, ignore_conflicts: bool = False,
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        ignore_conflicts: bool = False,
     ) -> None:
         if not rows:
             return
@@ -52,7 +57,11 @@ class Bulk:
         self._executemany(conn, sql, rows)
 
     def update(
-        self, conn: Connection, table: str, set_columns: Sequence[str], key: str,
+        self,
+        conn: Connection,
+        table: str,
+        set_columns: Sequence[str],
+        key: str,
         rows: Sequence[Sequence[Any]],
     ) -> None:
         """``UPDATE table SET c1=?, … WHERE key=?``; each row is the new values, then the key."""
@@ -86,7 +95,12 @@ class Bulk:
         return orjson.loads(value) if isinstance(value, str | bytes) else value
 
     def select_in(
-        self, conn: Connection, table: str, columns: Sequence[str], workspace_id: str, key: str,
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        workspace_id: str,
+        key: str,
         values: Sequence[Any],
     ) -> list[tuple[Any, ...]]:
         """``SELECT columns FROM table WHERE workspace_id = ? AND key IN (values)``."""

@@ -8,9 +8,9 @@ write; within one process a lock keeps writers from even contending.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
-import contextlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,9 @@ _NO_LOCK = contextlib.nullcontext()
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-        raise ValueError(f"JORNADA_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        raise ValueError(
+            f"JORNADA_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
+        )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -109,7 +109,7 @@ def to_record(
     elif isinstance(msg, Group):
         record.event = msg.group_id
         record.properties = msg.traits
-    else:
+    elif isinstance(msg, Alias):
         record.previous_id = msg.previous_id
     if context:
         _read_context(record, context)

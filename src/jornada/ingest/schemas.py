@@ -35,6 +35,7 @@ MessageId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 class _Message(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, str_max_length=8192)
 
+    type: str
     message_id: MessageId | None = Field(default=None, alias="messageId")
     user_id: Id | None = Field(default=None, alias="userId")
     anonymous_id: Id | None = Field(default=None, alias="anonymousId")

@@ -29,8 +29,17 @@ MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 _CHUNK = 500
 _EVENT_COLUMNS = (
-    "workspace_id", "message_id", "contact_id", "type", "event", "user_id", "anonymous_id",
-    "timestamp", "received_at", "properties", "context",
+    "workspace_id",
+    "message_id",
+    "contact_id",
+    "type",
+    "event",
+    "user_id",
+    "anonymous_id",
+    "timestamp",
+    "received_at",
+    "properties",
+    "context",
 )
 
 
@@ -108,8 +117,12 @@ def validate_messages(
                 )
             records.append(
                 to_record(
-                    raw, index=index, received_at=received_at, batch_sent_at=sent_at,
-                    default_type=default_type, batch_context=context,
+                    raw,
+                    index=index,
+                    received_at=received_at,
+                    batch_sent_at=sent_at,
+                    default_type=default_type,
+                    batch_context=context,
                 )
             )
         except Rejected as exc:
@@ -164,12 +177,23 @@ def store_records(
         bulk = Bulk(database.dialect)
         received = bulk.time(now)
         bulk.insert(
-            conn, "events", _EVENT_COLUMNS,
+            conn,
+            "events",
+            _EVENT_COLUMNS,
             [
-                (workspace.id, r.message_id, contact_id, r.type, r.event, r.user_id,
-                 r.anonymous_id, bulk.time(r.timestamp),
-                 received if r.received_at == now else bulk.time(r.received_at),
-                 bulk.json(r.properties), bulk.json(r.context))
+                (
+                    workspace.id,
+                    r.message_id,
+                    contact_id,
+                    r.type,
+                    r.event,
+                    r.user_id,
+                    r.anonymous_id,
+                    bulk.time(r.timestamp),
+                    received if r.received_at == now else bulk.time(r.received_at),
+                    bulk.json(r.properties),
+                    bulk.json(r.context),
+                )
                 for r, contact_id in zip(fresh, contact_ids, strict=True)
             ],
         )
@@ -189,15 +213,23 @@ def accept_messages(
 ) -> IngestResult:
     """Validate, deduplicate and store a batch of Segment messages; the valid part is always kept."""
     records, rejected = validate_messages(
-        messages, received_at=received_at, sent_at=sent_at, default_type=default_type,
-        context=context, sizes=sizes,
+        messages,
+        received_at=received_at,
+        sent_at=sent_at,
+        default_type=default_type,
+        context=context,
+        sizes=sizes,
     )
     stored, duplicates = store_records(database, workspace, records, now=received_at)
     return IngestResult(accepted=stored, duplicates=duplicates, rejected=rejected)
 
 
 def accept_batch_body(
-    database: Database, workspace: WorkspaceRef, body: dict[str, Any], *, received_at: datetime,
+    database: Database,
+    workspace: WorkspaceRef,
+    body: dict[str, Any],
+    *,
+    received_at: datetime,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> IngestResult:
     """``POST /v1/batch``: ``{"batch": [...], "sentAt": ..., "context": ...}``."""
@@ -207,7 +239,11 @@ def accept_batch_body(
     context = body.get("context")
     sizes = [len(orjson.dumps(m)) for m in batch]
     return accept_messages(
-        database, workspace, batch, received_at=received_at,
+        database,
+        workspace,
+        batch,
+        received_at=received_at,
         sent_at=_parse_time(body.get("sentAt"), "sentAt"),
-        context=context if isinstance(context, dict) else None, sizes=sizes,
+        context=context if isinstance(context, dict) else None,
+        sizes=sizes,
     )

@@ -30,7 +30,11 @@ class CreatedWorkspace:
 
 
 def create_workspace(
-    session: Session, name: str, *, now: datetime, timezone: str = "America/Sao_Paulo",
+    session: Session,
+    name: str,
+    *,
+    now: datetime,
+    timezone: str = "America/Sao_Paulo",
     currency: str = "BRL",
 ) -> CreatedWorkspace:
     """Create a workspace with one write key and one secret key; keys are stored hashed."""
@@ -55,8 +59,12 @@ def create_workspace(
     for kind, key in (("write", write_key), ("secret", secret_key)):
         session.add(
             ApiKey(
-                id=new_id(), workspace_id=workspace.id, kind=kind, key_hash=hash_secret(key),
-                prefix=key[:8], created_at=now,
+                id=new_id(),
+                workspace_id=workspace.id,
+                kind=kind,
+                key_hash=hash_secret(key),
+                prefix=key[:8],
+                created_at=now,
             )
         )
     return CreatedWorkspace(workspace.id, name, write_key, secret_key)
