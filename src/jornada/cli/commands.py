@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from jornada.clock import SystemClock
 from jornada.config import Settings, load_settings
 from jornada.db import Database
-from jornada.errors import JornadaError
+from jornada.errors import Conflict, JornadaError
 from jornada.ingest.importer import ImportReport, import_messages
 from jornada.workspaces import WorkspaceRef, create_workspace, get_workspace_by_name
 
@@ -246,6 +245,69 @@ def import_csv_contacts(
     _print_report(report, [f"{p.where}: {p.reason}" for p in report.problems])
 
 
+def _existing_demo(ctx: Context, name: str, keys_file: Path) -> dict[str, str] | None:
+    """The demo's keys if it was seeded before; a stale keys file (database reset) is dropped."""
+    with ctx.database.read() as session:
+        try:
+            workspace_id = get_workspace_by_name(session, name).id
+        except JornadaError:
+            workspace_id = None
+    keys: dict[str, str] | None = json.loads(keys_file.read_text()) if keys_file.exists() else None
+    if workspace_id is None:
+        if keys is not None:
+            keys_file.unlink()
+        return None
+    if keys is None or keys.get("id") != workspace_id:
+        raise Conflict(
+            f"workspace {name!r} exists but its keys are not in {keys_file}; "
+            "delete var/ to start over, or pick another --workspace",
+            field="workspace",
+        )
+    return keys
+
+
+def _seed_demo(
+    ctx: Context, name: str, keys_file: Path, *, contacts: int, seed: int
+) -> dict[str, str]:
+    from jornada.demo import demo_messages
+
+    clock = SystemClock()
+    with ctx.database.write() as session:
+        created = create_workspace(
+            session,
+            name,
+            now=clock.now(),
+            timezone=ctx.settings.default_timezone,
+            currency=ctx.settings.default_currency,
+        )
+    keys = {
+        "id": created.id,
+        "name": created.name,
+        "write_key": created.write_key,
+        "secret_key": created.secret_key,
+    }
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    keys_file.write_text(json.dumps(keys, indent=2))
+    keys_file.chmod(0o600)
+    target = ctx.workspace(name)
+    with _progress(None, "demo events") as progress:
+        task = progress.add_task("seed", total=None)
+        report = import_messages(
+            ctx.database,
+            target,
+            (
+                (f"demo message {i}", m)
+                for i, m in enumerate(demo_messages(clock.now(), seed=seed, contacts=contacts))
+            ),
+            clock=clock,
+            on_batch=lambda n: progress.advance(task, n),
+        )
+    console.print(f"seeded {report.accepted:,} events for {contacts:,} contacts")
+    for problem in report.problems[:10]:
+        console.print(f"  [yellow]{problem.where}: {problem.reason}[/yellow]")
+    return keys
+
+
 @main.command()
 @click.option("--workspace", "workspace_name", default="demo", show_default=True)
 @click.option("--contacts", default=2000, show_default=True, help="people in the synthetic store")
@@ -260,48 +322,14 @@ def import_csv_contacts(
 @pass_context
 def demo(ctx: Context, workspace_name: str, contacts: int, seed: int, keys_file: Path) -> None:
     """Create the demo workspace with a synthetic Brazilian store; reuse it if it exists."""
-    from jornada.demo import demo_messages
     from jornada.migrations import upgrade
 
     upgrade(ctx.settings.database_url)
-    if keys_file.exists():
-        keys = json.loads(keys_file.read_text())
-        console.print(f"demo workspace {keys['name']!r} already seeded; keys in {keys_file}")
+    keys = _existing_demo(ctx, workspace_name, keys_file)
+    if keys is not None:
+        console.print(f"demo workspace {workspace_name!r} already seeded; keys in {keys_file}")
     else:
-        clock = SystemClock()
-        with ctx.database.write() as session:
-            created = create_workspace(
-                session,
-                workspace_name,
-                now=clock.now(),
-                timezone=ctx.settings.default_timezone,
-                currency=ctx.settings.default_currency,
-            )
-        keys = {
-            "id": created.id,
-            "name": created.name,
-            "write_key": created.write_key,
-            "secret_key": created.secret_key,
-        }
-        keys_file.parent.mkdir(parents=True, exist_ok=True)
-        keys_file.write_text(json.dumps(keys, indent=2))
-        os.chmod(keys_file, 0o600)
-        target = ctx.workspace(workspace_name)
-        with _progress(None, "demo events") as progress:
-            task = progress.add_task("seed", total=None)
-            report = import_messages(
-                ctx.database,
-                target,
-                (
-                    (f"demo message {i}", m)
-                    for i, m in enumerate(demo_messages(clock.now(), seed=seed, contacts=contacts))
-                ),
-                clock=clock,
-                on_batch=lambda n: progress.advance(task, n),
-            )
-        console.print(f"seeded {report.accepted:,} events for {contacts:,} contacts")
-        for problem in report.problems[:10]:
-            console.print(f"  [yellow]{problem.where}: {problem.reason}[/yellow]")
+        keys = _seed_demo(ctx, workspace_name, keys_file, contacts=contacts, seed=seed)
     settings = ctx.settings
     base = f"http://{settings.host}:{settings.port}"
     console.print(
@@ -309,5 +337,6 @@ def demo(ctx: Context, workspace_name: str, contacts: int, seed: int, keys_file:
         f"\nTry it:\n  curl -u {keys['write_key']}: {base}/v1/track -H 'Content-Type: application/json' \\\n"
         f'    -d \'{{"userId": "cliente-1", "event": "Product Viewed", '
         f'"properties": {{"product_id": "p1", "price": "99.90"}}}}\'\n'
-        f"  curl -H 'Authorization: Bearer {keys['secret_key']}' '{base}/api/v1/contacts?user_id=cliente-1'\n"
+        f"  curl -H 'Authorization: Bearer {keys['secret_key']}' '{base}/api/v1/contacts?user_id=cliente-1'\n",
+        soft_wrap=True,
     )
