@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,14 +56,14 @@ def test_orders_count_and_spend_match_an_independent_fold(
             origin.append(n)
     # when: sent in arbitrary batches
     bounds = sorted({0, len(messages), *(min(c, len(messages)) for c in cuts)})
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in pairwise(bounds):
         accept_messages(database, shop.ref, messages[start:end], received_at=NOW)
     # then
     first_total: dict[int, int] = {}
     first_at: dict[int, int] = {}
     closed: set[int] = set()
     seen: set[int] = set()
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in pairwise(bounds):
         fresh = []
         for n in origin[start:end]:
             if n not in seen:
