@@ -1,0 +1,261 @@
+"""The flow language: a flow is a YAML document validated by these pydantic models.
+
+A flow has a trigger (what enrols a contact), entry rules, a goal (the
+conversion that ends it), exit rules and a list of steps run top to bottom;
+``next``/``then``/``else`` jump by step id, ``end`` finishes the run. The JSON
+Schema exported from :class:`FlowDocument` is in ``docs/flow-schema.json``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+
+from jornada.flows.durations import parse_duration
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(lambda v: v if isinstance(v, timedelta) else parse_duration(v)),
+    PlainSerializer(lambda v: f"{int(v.total_seconds())}s", return_type=str),
+]
+StepId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Condition = dict[str, Any]  # see jornada.flows.conditions for the grammar
+END = "end"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- trigger -------------------------------------------------------------------------------
+class EventTrigger(_Strict):
+    """Enrol when an event arrives; ``where`` filters on its properties."""
+
+    event: str
+    where: Condition | None = None
+
+
+class SegmentTrigger(_Strict):
+    segment: str
+    on: Literal["entered", "exited"] = "entered"
+
+
+class DateTrigger(_Strict):
+    """Enrol at a time relative to a date: an event property (``due_date``) or a contact fact."""
+
+    date: str = Field(
+        description="event property (with `event`) or contact fact, e.g. last_order_at"
+    )
+    event: str | None = Field(default=None, description="the event that carries the date")
+    offset: Duration = timedelta()
+    unless: list[str] = Field(
+        default_factory=list, description="events that cancel the date if they arrive first"
+    )
+
+
+class ScoreTrigger(_Strict):
+    score_above: int
+
+
+class ManualTrigger(_Strict):
+    manual: Literal[True] = True
+
+
+Trigger = EventTrigger | SegmentTrigger | DateTrigger | ScoreTrigger | ManualTrigger
+
+
+# -- rules ---------------------------------------------------------------------------------
+class Entry(_Strict):
+    reentry: Literal["never", "always"] | Duration = "never"
+    filter: Condition | None = Field(default=None, alias="if")
+    holdout: float = Field(default=0, ge=0, le=100, description="percent kept out as control")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Goal(_Strict):
+    event: str
+    where: Condition | None = None
+    window: Duration = timedelta(days=5)
+
+
+class Exit(_Strict):
+    on_reply: bool = True
+    on_opt_out: bool = True
+    events: list[str] = Field(default_factory=list, description="other events that end the run")
+    after: Duration | None = Field(default=None, description="maximum time a run may last")
+
+
+# -- steps ---------------------------------------------------------------------------------
+class WaitUntil(_Strict):
+    """Wait until a local time of day in the contact's zone, optionally on given weekdays."""
+
+    time: str = Field(pattern=r"^\d{2}:\d{2}$")
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+
+
+class BusinessHours(_Strict):
+    start: str = Field(default="09:00", pattern=r"^\d{2}:\d{2}$")
+    end: str = Field(default="18:00", pattern=r"^\d{2}:\d{2}$")
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+    )
+
+
+class WaitFor(_Strict):
+    event: str
+    where: Condition | None = None
+    timeout: Duration
+    on_timeout: str = END
+
+
+class Branch(_Strict):
+    condition: Condition = Field(alias="if")
+    then: str | None = None
+    else_: str | None = Field(default=None, alias="else")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SplitArm(_Strict):
+    weight: float = Field(gt=0)
+    next: str
+
+
+class Send(_Strict):
+    channel: Literal["email", "sms", "whatsapp", "push", "voice", "webhook"]
+    template: str
+    purpose: Literal["marketing", "transactional"] = "marketing"
+
+
+class Update(_Strict):
+    tag: str | None = None
+    untag: str | None = None
+    trait: dict[str, Any] | None = None
+    stage: Literal["New", "Contacted", "Engaged", "Qualified", "Won", "Closed"] | None = None
+    owner: str | None = None
+
+
+class Task(_Strict):
+    type: str = Field(description="call, whatsapp, email, meeting, ticket…")
+    title: str
+    assignee: Literal["owner", "round_robin"] | str = "owner"
+    sla: Duration = timedelta(hours=1)
+    priority: Literal["low", "normal", "high"] = "normal"
+
+
+class Coupon(_Strict):
+    prefix: str = "VIP"
+    discount: str = Field(description="e.g. 10% or R$ 20")
+    valid_for: Duration = timedelta(days=2)
+
+
+class Webhook(_Strict):
+    url: str
+    body: dict[str, Any] = Field(default_factory=dict)
+
+
+class Notify(_Strict):
+    message: str
+    to: str = "team"
+
+
+class Step(_Strict):
+    """One step: an ``id`` and exactly one action."""
+
+    id: StepId
+    next: str | None = None
+    wait: Duration | None = None
+    wait_until: WaitUntil | None = None
+    wait_business_hours: BusinessHours | None = None
+    wait_for: WaitFor | None = None
+    branch: Branch | None = None
+    split: list[SplitArm] | None = None
+    send: Send | None = None
+    update: Update | None = None
+    score: int | None = None
+    task: Task | None = None
+    coupon: Coupon | None = None
+    webhook: Webhook | None = None
+    notify: Notify | None = None
+    end: str | None = Field(default=None, description="end the run with this reason")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        actions = [name for name in ACTIONS if getattr(self, name) is not None]
+        if len(actions) != 1:
+            raise ValueError(
+                f"step {self.id!r} must have exactly one action of {', '.join(ACTIONS)}; "
+                f"it has {', '.join(actions) or 'none'}"
+            )
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(name for name in ACTIONS if getattr(self, name) is not None)
+
+
+ACTIONS = (
+    "wait",
+    "wait_until",
+    "wait_business_hours",
+    "wait_for",
+    "branch",
+    "split",
+    "send",
+    "update",
+    "score",
+    "task",
+    "coupon",
+    "webhook",
+    "notify",
+    "end",
+)
+
+
+class FlowDocument(_Strict):
+    """A whole flow file."""
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    name: str
+    description: str = ""
+    trigger: Trigger
+    entry: Entry = Entry()
+    goal: Goal | None = None
+    exit: Exit = Exit()
+    quiet_hours: tuple[str, str] | None = Field(
+        default=None, description="override the workspace's quiet hours, e.g. ['08:00', '20:00']"
+    )
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _targets_exist(self) -> FlowDocument:
+        ids = [s.id for s in self.steps]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"step ids must be unique; repeated: {', '.join(duplicates)}")
+        known = {*ids, END}
+        for step in self.steps:
+            targets = [step.next]
+            if step.branch:
+                targets += [step.branch.then, step.branch.else_]
+            if step.wait_for:
+                targets.append(step.wait_for.on_timeout)
+            if step.split:
+                targets += [arm.next for arm in step.split]
+            for target in targets:
+                if target is not None and target not in known:
+                    raise ValueError(f"step {step.id!r} jumps to {target!r}, which is no step id")
+        return self
+
+    def index_of(self, step_id: str) -> int:
+        return next(i for i, s in enumerate(self.steps) if s.id == step_id)
