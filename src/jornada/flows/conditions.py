@@ -69,7 +69,7 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
         return bool(a == b)
     if op == "ne":
         return bool(a != b)
-    if a is None or b is None:
+    if actual is None or expected is None:
         return False
     try:
         if op == "gt":
@@ -105,11 +105,11 @@ def evaluate(condition: Mapping[str, Any] | None, facts: Facts) -> bool:
     if "not" in condition:
         return not evaluate(condition["not"], facts)
     if "tag" in condition:
-        return condition["tag"] in facts.tags
+        return str(condition["tag"]) in facts.tags
     if "consent" in condition:
         return bool(facts.consent.get(condition["consent"], False))
     if "stage" in condition and not any(op in condition for op in OPERATORS):
-        return facts.stage == condition["stage"]
+        return bool(facts.stage == condition["stage"])
     for subject in SUBJECTS:
         if subject in condition:
             source = {

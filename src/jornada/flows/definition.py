@@ -96,19 +96,21 @@ class Exit(_Strict):
 
 
 # -- steps ---------------------------------------------------------------------------------
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WORKDAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+
+
 class WaitUntil(_Strict):
     """Wait until a local time of day in the contact's zone, optionally on given weekdays."""
 
     time: str = Field(pattern=r"^\d{2}:\d{2}$")
-    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    weekdays: list[Weekday] | None = None
 
 
 class BusinessHours(_Strict):
     start: str = Field(default="09:00", pattern=r"^\d{2}:\d{2}$")
     end: str = Field(default="18:00", pattern=r"^\d{2}:\d{2}$")
-    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
-    )
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS))
 
 
 class WaitFor(_Strict):
