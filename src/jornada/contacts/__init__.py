@@ -1,6 +1,6 @@
 """Contact profiles: identity resolution, traits, consent and commerce facts."""
 
-from jornada.contacts.actions import apply_records
+from jornada.contacts.actions import apply_records, update_contact
 from jornada.contacts.models import ConsentRecord, Contact, ContactMerge, Identity, Order
 from jornada.contacts.queries import ContactFilter, contact_events, get_contact, list_contacts
 
@@ -15,4 +15,5 @@ __all__ = [
     "contact_events",
     "get_contact",
     "list_contacts",
+    "update_contact",
 ]

@@ -15,10 +15,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from jornada.contacts.models import ConsentRecord, ContactMerge, Identity, Order
+from jornada.contacts.models import ConsentRecord, Contact, ContactMerge, Identity, Order
 from jornada.contacts.state import ContactState, OrderChange, apply_event, merge_states
 from jornada.db import insert_ignore
 from jornada.db.bulk import Bulk
+from jornada.errors import NotFound
 from jornada.events.models import Event
 from jornada.events.record import EventRecord
 from jornada.ids import new_id
@@ -363,3 +364,42 @@ def apply_records(
             state = batch.states[state.merged_into_id]
         result.append(state.id)
     return result
+
+
+def update_contact(
+    session: Session,
+    workspace_id: str,
+    contact_id: str,
+    *,
+    now: datetime,
+    tag: str | None = None,
+    untag: str | None = None,
+    traits: dict[str, Any] | None = None,
+    stage: str | None = None,
+    owner: str | None = None,
+    score_delta: int = 0,
+) -> Contact:
+    """Change what a flow or a person may change on a contact: tags, traits, stage, owner, score."""
+    contact = session.scalar(
+        select(Contact).where(Contact.workspace_id == workspace_id, Contact.id == contact_id)
+    )
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id!r}", field="contact_id")
+    tags = set(contact.tags)
+    if tag:
+        tags.add(tag)
+    if untag:
+        tags.discard(untag)
+    if tags != set(contact.tags):
+        contact.tags = sorted(tags)
+    if traits:
+        contact.traits = {**contact.traits, **traits}
+    if stage:
+        contact.stage = stage
+    if owner:
+        contact.owner = owner
+    if score_delta:
+        contact.score = contact.score + score_delta
+    contact.updated_at = now
+    session.flush()
+    return contact

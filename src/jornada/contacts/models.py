@@ -39,6 +39,7 @@ class Contact(WorkspaceScoped, Base):
     tags: Mapped[list[str]] = mapped_column(Json)
     stage: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str | None] = mapped_column(String(200))
+    score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     consent: Mapped[dict[str, Any]] = mapped_column(Json)
     merged_into_id: Mapped[str | None] = mapped_column(String(26))
     currency: Mapped[str] = mapped_column(String(3))

@@ -21,6 +21,7 @@ from jornada.db.bulk import Bulk
 from jornada.errors import InvalidInput, PayloadTooLarge
 from jornada.events.models import Event
 from jornada.events.record import EventRecord
+from jornada.flows import Runner
 from jornada.ingest.errors import Rejected
 from jornada.ingest.pipeline import as_utc, to_record
 from jornada.workspaces.models import WorkspaceRef
@@ -197,6 +198,7 @@ def store_records(
                 for r, contact_id in zip(fresh, contact_ids, strict=True)
             ],
         )
+        Runner(session, workspace.id, now).on_events(fresh, contact_ids)
     return len(fresh), len(records) - len(fresh)
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import jornada.channels.models
 import jornada.contacts.models
+import jornada.crm.models
 import jornada.events.models
+import jornada.flows.models
+import jornada.outbox.models
 import jornada.workspaces.models  # noqa: F401 - registers the tables on Base.metadata
 from jornada.db import Base
 

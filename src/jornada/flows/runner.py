@@ -1,0 +1,373 @@
+"""The imperative shell around the engine: enrol, wake, convert and end runs, in the caller's transaction.
+
+Everything a step decides is written in the same transaction that moves the
+run: the run row, the step log (unique per run and sequence number) and the
+outbox rows (unique idempotency key). A crash before commit leaves nothing; a
+retry replays the same decisions with the same keys.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jornada.contacts import Contact, update_contact
+from jornada.contacts.state import cents_str, order_total_cents
+from jornada.events.record import EventRecord
+from jornada.flows.catalog import CATALOG, LoadedFlow
+from jornada.flows.conditions import Facts, evaluate
+from jornada.flows.decisions import (
+    AddScore,
+    AwaitEvent,
+    CallWebhook,
+    CreateTask,
+    Decision,
+    Finish,
+    IssueCoupon,
+    NotifyTeam,
+    RunState,
+    SendMessage,
+    Sleep,
+    UpdateContact,
+)
+from jornada.flows.definition import EventTrigger
+from jornada.flows.engine import START, TIMER, Wake, advance, split_bucket
+from jornada.flows.models import FlowRun, FlowRunStep
+from jornada.ids import new_id
+from jornada.outbox import enqueue
+
+HOLDOUT_WAIT = timedelta(days=30)  # how long a control-group run watches for the goal
+
+
+def contact_facts(
+    contact: Contact,
+    properties: dict[str, Any] | None = None,
+    variables: dict[str, Any] | None = None,
+) -> Facts:
+    """What conditions may read about a contact."""
+    aov = contact.total_spent_cents // contact.orders_count if contact.orders_count else None
+    return Facts(
+        traits=contact.traits,
+        facts={
+            "orders_count": contact.orders_count,
+            "total_spent": cents_str(contact.total_spent_cents),
+            "average_order_value": cents_str(aov) if aov is not None else None,
+            "first_order_at": contact.first_order_at.isoformat()
+            if contact.first_order_at
+            else None,
+            "last_order_at": contact.last_order_at.isoformat() if contact.last_order_at else None,
+            "score": contact.score,
+            "open_cart_value": (contact.open_cart or {}).get("value"),
+            "open_boletos": len(contact.open_boletos),
+            "email": contact.email,
+            "phone": contact.phone,
+        },
+        tags=frozenset(contact.tags),
+        stage=contact.stage,
+        consent={k: bool(v.get("granted")) for k, v in contact.consent.items()},
+        properties=properties or {},
+        vars=variables or {},
+    )
+
+
+class Runner:
+    """Moves runs of one workspace within one session (one transaction)."""
+
+    def __init__(self, session: Session, workspace_id: str, now: datetime) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self.now = now
+
+    # -- events ---------------------------------------------------------------------------
+    def on_events(self, records: Sequence[EventRecord], contact_ids: Sequence[str]) -> None:
+        """Let stored events enrol, resume, convert or end runs."""
+        flows = CATALOG.active(self.session, self.workspace_id)
+        if not flows:
+            return
+        interesting = frozenset().union(*(f.events for f in flows))
+        todo = sorted(
+            (
+                (r, cid)
+                for r, cid in zip(records, contact_ids, strict=True)
+                if r.type == "track" and r.event in interesting
+            ),
+            key=lambda pair: pair[0].timestamp,
+        )
+        if not todo:
+            return
+        contacts = self._contacts({cid for _, cid in todo})
+        runs: dict[str, list[FlowRun]] = defaultdict(list)
+        for run in self.session.scalars(
+            select(FlowRun).where(
+                FlowRun.workspace_id == self.workspace_id,
+                FlowRun.contact_id.in_(sorted(contacts)),
+                FlowRun.status == "active",
+            )
+        ):
+            runs[run.contact_id].append(run)
+        for record, cid in todo:
+            contact = contacts[cid]
+            for run in list(runs[cid]):
+                if run.status != "active":
+                    continue
+                self._on_event(
+                    CATALOG.version(self.session, run.flow_version_id), run, contact, record
+                )
+            for flow in flows:
+                trigger = flow.doc.trigger
+                if isinstance(trigger, EventTrigger) and trigger.event == record.event:
+                    facts = contact_facts(contact, record.properties)
+                    if evaluate(trigger.where, facts):
+                        started = self.enrol(
+                            flow,
+                            contact,
+                            trigger_props=record.properties,
+                            message_id=record.message_id,
+                            active=runs[cid],
+                        )
+                        if started is not None:
+                            runs[cid].append(started)
+
+    def _on_event(
+        self, flow: LoadedFlow, run: FlowRun, contact: Contact, record: EventRecord
+    ) -> None:
+        doc = flow.doc
+        name = record.event
+        if (
+            doc.goal
+            and name == doc.goal.event
+            and evaluate(doc.goal.where, contact_facts(contact, record.properties))
+        ):
+            run.revenue_cents = order_total_cents(record.properties)
+            self._end(run, "converted", status="converted")
+        elif doc.exit.on_reply and name == "Message Replied" and not run.holdout:
+            self._end(run, "exited:reply", status="exited")
+        elif doc.exit.on_opt_out and name == "Unsubscribed" and not run.holdout:
+            self._end(run, "exited:opt_out", status="exited")
+        elif name in doc.exit.events:
+            self._end(run, f"exited:{name}", status="exited")
+        elif run.waiting == "event" and run.wait_event == name and not run.holdout:
+            self._advance(flow, run, contact, Wake("event", name, record.properties))
+
+    # -- enrolment --------------------------------------------------------------------------
+    def enrol(
+        self,
+        flow: LoadedFlow,
+        contact: Contact,
+        *,
+        trigger_props: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        active: Sequence[FlowRun] | None = None,
+    ) -> FlowRun | None:
+        """Start a run if the entry rules allow it; None when they do not."""
+        doc = flow.doc
+        if active is None:
+            active = list(
+                self.session.scalars(
+                    select(FlowRun).where(
+                        FlowRun.workspace_id == self.workspace_id,
+                        FlowRun.contact_id == contact.id,
+                        FlowRun.status == "active",
+                    )
+                )
+            )
+        if any(r.flow_key == flow.key and r.status == "active" for r in active):
+            return None
+        reentry = doc.entry.reentry
+        if reentry != "always":
+            last = self.session.scalar(
+                select(FlowRun.entered_at)
+                .where(
+                    FlowRun.workspace_id == self.workspace_id,
+                    FlowRun.contact_id == contact.id,
+                    FlowRun.flow_key == flow.key,
+                )
+                .order_by(FlowRun.entered_at.desc())
+                .limit(1)
+            )
+            if last is not None and (reentry == "never" or self.now - last < reentry):
+                return None
+        if not evaluate(doc.entry.filter, contact_facts(contact, trigger_props)):
+            return None
+        holdout = split_bucket(contact.id, flow.key, "holdout") < doc.entry.holdout
+        run = FlowRun(
+            id=new_id(),
+            workspace_id=self.workspace_id,
+            flow_version_id=flow.version_id,
+            flow_key=flow.key,
+            contact_id=contact.id,
+            status="active",
+            holdout=holdout,
+            position=0,
+            waiting=None,
+            wake_at=None,
+            wait_event=None,
+            vars={"trigger": trigger_props or {}},
+            steps_run=0,
+            log_seq=0,
+            entered_at=self.now,
+            ended_at=None,
+            end_reason=None,
+            revenue_cents=None,
+            trigger_message_id=message_id,
+        )
+        self.session.add(run)
+        self._log(run, None, "enter", {"holdout": holdout})
+        if holdout:
+            run.waiting = "timer"
+            run.wake_at = self.now + (
+                doc.exit.after or (doc.goal.window if doc.goal else HOLDOUT_WAIT)
+            )
+        else:
+            self._advance(flow, run, contact, START)
+        return run
+
+    # -- timers ---------------------------------------------------------------------------------
+    def wake(self, runs: Sequence[FlowRun]) -> int:
+        """Advance runs whose timer is due; returns how many moved."""
+        contacts = self._contacts({r.contact_id for r in runs})
+        for run in runs:
+            flow = CATALOG.version(self.session, run.flow_version_id)
+            if run.holdout:
+                self._end(run, "completed", status="completed")
+                continue
+            after = flow.doc.exit.after
+            if after is not None and self.now >= run.entered_at + after:
+                self._end(run, "expired", status="completed")
+                continue
+            self._advance(flow, run, contacts[run.contact_id], TIMER)
+        return len(runs)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _contacts(self, ids: set[str]) -> dict[str, Contact]:
+        return {
+            c.id: c
+            for c in self.session.scalars(
+                select(Contact).where(
+                    Contact.workspace_id == self.workspace_id, Contact.id.in_(sorted(ids))
+                )
+            )
+        }
+
+    def _advance(self, flow: LoadedFlow, run: FlowRun, contact: Contact, wake: Wake) -> None:
+        state = RunState(
+            position=run.position,
+            entered_at=run.entered_at,
+            waiting=run.waiting,
+            wake_at=run.wake_at,
+            wait_event=run.wait_event,
+            vars=run.vars,
+            steps_run=run.steps_run,
+        )
+        props = wake.properties if wake.properties is not None else run.vars.get("trigger", {})
+        outcome = advance(
+            flow.doc,
+            state,
+            contact_facts(contact, props, run.vars),
+            now=self.now,
+            wake=wake,
+            contact_id=contact.id,
+            timezone=contact.timezone,
+        )
+        for decision in outcome.decisions:
+            self._apply(flow, run, contact, decision)
+        new = outcome.state
+        run.position, run.vars, run.steps_run = new.position, new.vars, new.steps_run
+        if run.status == "active":
+            run.waiting, run.wake_at, run.wait_event = new.waiting, new.wake_at, new.wait_event
+            if flow.doc.exit.after is not None and run.wake_at is not None:
+                run.wake_at = min(run.wake_at, run.entered_at + flow.doc.exit.after)
+
+    def _apply(self, flow: LoadedFlow, run: FlowRun, contact: Contact, decision: Decision) -> None:
+        ws, now = self.workspace_id, self.now
+        if isinstance(decision, Finish):
+            self._end(run, decision.reason, status="completed", step_id=decision.step_id)
+            return
+        if isinstance(decision, Sleep | AwaitEvent):
+            detail: dict[str, Any] = {"until": decision.until.isoformat()}
+            if isinstance(decision, AwaitEvent):
+                detail["event"] = decision.event
+            self._log(run, decision.step_id, "wait", detail)
+            return
+        seq = self._log(run, decision.step_id, _ACTION[type(decision)], _detail(decision))
+        key = f"{run.id}:{seq}"
+        if isinstance(decision, UpdateContact):
+            update_contact(
+                self.session,
+                ws,
+                contact.id,
+                now=now,
+                tag=decision.tag,
+                untag=decision.untag,
+                traits=decision.trait,
+                stage=decision.stage,
+                owner=decision.owner,
+            )
+        elif isinstance(decision, AddScore):
+            update_contact(self.session, ws, contact.id, now=now, score_delta=decision.points)
+        else:
+            kind = _ACTION[type(decision)]
+            channel = decision.channel if isinstance(decision, SendMessage) else None
+            payload = {
+                **_detail(decision),
+                "flow": flow.key,
+                "trigger": run.vars.get("trigger", {}),
+            }
+            enqueue(
+                self.session,
+                workspace_id=ws,
+                contact_id=contact.id,
+                kind=kind,
+                idempotency_key=key,
+                payload=payload,
+                now=now,
+                run_id=run.id,
+                step_id=decision.step_id,
+                channel=channel,
+            )
+
+    def _end(self, run: FlowRun, reason: str, *, status: str, step_id: str | None = None) -> None:
+        run.status, run.end_reason, run.ended_at = status, reason, self.now
+        run.waiting, run.wake_at, run.wait_event = None, None, None
+        self._log(run, step_id, "exit", {"reason": reason})
+
+    def _log(self, run: FlowRun, step_id: str | None, action: str, detail: dict[str, Any]) -> int:
+        run.log_seq += 1
+        self.session.add(
+            FlowRunStep(
+                workspace_id=self.workspace_id,
+                run_id=run.id,
+                seq=run.log_seq,
+                step_id=step_id,
+                action=action,
+                at=self.now,
+                detail=detail,
+            )
+        )
+        return run.log_seq
+
+
+_ACTION: dict[type, str] = {
+    SendMessage: "send",
+    UpdateContact: "update",
+    AddScore: "score",
+    CreateTask: "task",
+    IssueCoupon: "coupon",
+    CallWebhook: "webhook",
+    NotifyTeam: "notify",
+}
+
+
+def _detail(decision: Decision) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in decision.__dataclass_fields__:
+        if name == "step_id":
+            continue
+        value = getattr(decision, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    return {k: v for k, v in out.items() if v is not None}

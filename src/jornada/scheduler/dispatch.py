@@ -1,0 +1,32 @@
+"""Carry out claimed outbox items: messages to their channel, tasks into the CRM, the rest recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jornada.channels.sandbox import done, record_effect, send
+from jornada.contacts import Contact
+from jornada.crm.actions import create_task
+from jornada.outbox import OutboxItem
+
+
+def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> None:
+    """Process claimed items in the caller's transaction."""
+    if not items:
+        return
+    ids = sorted({i.contact_id for i in items})
+    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+    for item in items:
+        contact = contacts[item.contact_id]
+        item.attempts += 1
+        if item.kind == "send":
+            send(session, item, contact, now)
+        elif item.kind == "task":
+            create_task(session, item, contact, now)
+            done(item, now)
+        else:
+            record_effect(session, item, contact, now)
