@@ -58,7 +58,7 @@ def test_happy_path_at_exact_times() -> None:
     task = third.decisions[0]
     assert task.due_at == clicked_at + timedelta(minutes=15)
     assert third.decisions[-1] == Finish("completed")
-    assert third.state.vars["click"] == "received"
+    assert third.state.vars["click"] == {"status": "received", "properties": {"url": "x"}}
 
 
 def test_wait_for_times_out_to_its_exit() -> None:

@@ -37,11 +37,31 @@ class _Strict(BaseModel):
 
 
 # -- trigger -------------------------------------------------------------------------------
+class Repeat(_Strict):
+    """The event must have happened ``times`` times within ``within`` (same ``same`` property)."""
+
+    times: int = Field(ge=2)
+    within: Duration
+    same: str | None = Field(
+        default=None, description="property that must be equal, e.g. proposal_id"
+    )
+
+
+class Session(_Strict):
+    """A web session (events no more than ``idle`` apart) with many such events or a long duration."""
+
+    min_events: int | None = Field(default=None, ge=1)
+    longer_than: Duration | None = None
+    idle: Duration = timedelta(minutes=30)
+
+
 class EventTrigger(_Strict):
-    """Enrol when an event arrives; ``where`` filters on its properties."""
+    """Enrol when an event arrives; ``where`` filters on its properties and the contact."""
 
     event: str
     where: Condition | None = None
+    repeat: Repeat | None = None
+    session: Session | None = None
 
 
 class SegmentTrigger(_Strict):
@@ -113,6 +133,15 @@ class BusinessHours(_Strict):
     weekdays: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS))
 
 
+class WaitUntilDate(_Strict):
+    """Wait until a date the run knows (``trigger.due_date``, ``fact.expected_next_order_at``),
+    moved by ``offset``, at ``time`` local if given. A date already past does not wait."""
+
+    date: str
+    offset: Duration = timedelta()
+    time: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}$")
+
+
 class WaitFor(_Strict):
     event: str
     where: Condition | None = None
@@ -179,6 +208,7 @@ class Step(_Strict):
     wait: Duration | None = None
     wait_until: WaitUntil | None = None
     wait_business_hours: BusinessHours | None = None
+    wait_until_date: WaitUntilDate | None = None
     wait_for: WaitFor | None = None
     branch: Branch | None = None
     split: list[SplitArm] | None = None
@@ -224,6 +254,16 @@ ACTIONS = (
 )
 
 
+class Scoring(_Strict):
+    """Points a run's contact earns for engagement, and what happens at the threshold."""
+
+    events: dict[str, int]
+    threshold: int | None = None
+    then: str | None = Field(
+        default=None, description="step to jump to when the threshold is reached"
+    )
+
+
 class FlowDocument(_Strict):
     """A whole flow file."""
 
@@ -237,6 +277,7 @@ class FlowDocument(_Strict):
     quiet_hours: tuple[str, str] | None = Field(
         default=None, description="override the workspace's quiet hours, e.g. ['08:00', '20:00']"
     )
+    scoring: Scoring | None = None
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -246,6 +287,8 @@ class FlowDocument(_Strict):
         if duplicates:
             raise ValueError(f"step ids must be unique; repeated: {', '.join(duplicates)}")
         known = {*ids, END}
+        if self.scoring and self.scoring.then and self.scoring.then not in known:
+            raise ValueError(f"scoring.then is {self.scoring.then!r}, which is no step id")
         for step in self.steps:
             targets = [step.next]
             if step.branch:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,14 @@ from jornada.flows.decisions import (
     Sleep,
     UpdateContact,
 )
-from jornada.flows.definition import END, BusinessHours, FlowDocument, Step, WaitUntil
+from jornada.flows.definition import (
+    END,
+    BusinessHours,
+    FlowDocument,
+    Step,
+    WaitUntil,
+    WaitUntilDate,
+)
 
 MAX_STEPS_PER_ADVANCE = 200  # a flow that loops without waiting is stopped, not spun forever
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -101,6 +108,47 @@ def business_hours_start(now: datetime, zone: str, hours: BusinessHours) -> date
     raise ValueError("business hours name no weekday")
 
 
+def _date_value(path: str, facts: Facts) -> Any:
+    source, _, rest = path.partition(".")
+    root: Any = {
+        "trigger": facts.vars.get("trigger", {}),
+        "fact": facts.facts,
+        "var": facts.vars,
+        "prop": facts.properties,
+        "trait": facts.traits,
+    }.get(source)
+    for part in rest.split("."):
+        root = root.get(part) if isinstance(root, dict) else None
+    return root
+
+
+def resolve_date(wait: WaitUntilDate, facts: Facts, zone: str) -> datetime | None:
+    """The moment a date-relative wait ends, in UTC; None if the run has no such date.
+
+    A date without time (``2026-11-25``) is that day in the contact's zone;
+    ``time`` then sets the local time of day after the offset is applied.
+    """
+    value = _date_value(wait.date, facts)
+    tz = ZoneInfo(zone)
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, str) and len(value) == 10:
+            moment = datetime.combine(date.fromisoformat(value), time(0, 0), tzinfo=tz)
+        elif isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+        else:
+            return None
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    moment = (moment + wait.offset).astimezone(tz)
+    if wait.time is not None:
+        moment = datetime.combine(moment.date(), _clock(wait.time), tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
 def advance(
     flow: FlowDocument,
     state: RunState,
@@ -120,11 +168,10 @@ def advance(
         step = flow.steps[position]
         assert step.wait_for is not None
         if wake.kind == "event" and wake.event == step.wait_for.event:
-            state.vars[f"{step.id}.properties"] = wake.properties or {}
-            state.vars[step.id] = "received"
+            state.vars[step.id] = {"status": "received", "properties": wake.properties or {}}
             position += 1
         elif wake.kind == "timer":
-            state.vars[step.id] = "timeout"
+            state.vars[step.id] = {"status": "timeout"}
             target = step.wait_for.on_timeout
             if target == END:
                 return Outcome([Finish("timeout", step.id)], _ended(state, position))
@@ -196,6 +243,12 @@ def _run_step(
             return step.next
         decisions.append(Sleep(sid, start))
         return _Wait("timer", start)
+    if step.wait_until_date is not None:
+        moment = resolve_date(step.wait_until_date, facts, timezone)
+        if moment is None or moment <= now:
+            return step.next
+        decisions.append(Sleep(sid, moment))
+        return _Wait("timer", moment)
     if step.wait_for is not None:
         until = now + step.wait_for.timeout
         decisions.append(AwaitEvent(sid, step.wait_for.event, until))

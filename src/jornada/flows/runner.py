@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from jornada.contacts import Contact, update_contact
 from jornada.contacts.state import cents_str, order_total_cents
+from jornada.events.models import Event
 from jornada.events.record import EventRecord
 from jornada.flows.catalog import CATALOG, LoadedFlow
 from jornada.flows.conditions import Facts, evaluate
@@ -44,13 +45,25 @@ from jornada.outbox import enqueue
 HOLDOUT_WAIT = timedelta(days=30)  # how long a control-group run watches for the goal
 
 
+def expected_next_order_at(contact: Contact) -> datetime | None:
+    """Last order plus the mean gap between the contact's orders (needs two orders)."""
+    first, last, count = contact.first_order_at, contact.last_order_at, contact.orders_count
+    if first is None or last is None or count < 2:
+        return None
+    return last + (last - first) / (count - 1)
+
+
 def contact_facts(
     contact: Contact,
     properties: dict[str, Any] | None = None,
     variables: dict[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Facts:
     """What conditions may read about a contact."""
     aov = contact.total_spent_cents // contact.orders_count if contact.orders_count else None
+    expected = expected_next_order_at(contact)
+    since_order = (now - contact.last_order_at).days if now and contact.last_order_at else None
     return Facts(
         traits=contact.traits,
         facts={
@@ -62,6 +75,8 @@ def contact_facts(
             else None,
             "last_order_at": contact.last_order_at.isoformat() if contact.last_order_at else None,
             "score": contact.score,
+            "days_since_last_order": since_order,
+            "expected_next_order_at": expected.isoformat() if expected else None,
             "open_cart_value": (contact.open_cart or {}).get("value"),
             "open_boletos": len(contact.open_boletos),
             "email": contact.email,
@@ -121,8 +136,8 @@ class Runner:
             for flow in flows:
                 trigger = flow.doc.trigger
                 if isinstance(trigger, EventTrigger) and trigger.event == record.event:
-                    facts = contact_facts(contact, record.properties)
-                    if evaluate(trigger.where, facts):
+                    facts = contact_facts(contact, record.properties, now=self.now)
+                    if evaluate(trigger.where, facts) and self._pattern_holds(trigger, cid, record):
                         started = self.enrol(
                             flow,
                             contact,
@@ -133,6 +148,50 @@ class Runner:
                         if started is not None:
                             runs[cid].append(started)
 
+    def _pattern_holds(self, trigger: EventTrigger, contact_id: str, record: EventRecord) -> bool:
+        """The trigger's repeat / session pattern, over the contact's recent events."""
+        if trigger.repeat is None and trigger.session is None:
+            return True
+        span = max(
+            trigger.repeat.within if trigger.repeat else timedelta(),
+            timedelta(hours=12) if trigger.session else timedelta(),
+        )
+        rows = self.session.execute(
+            select(Event.event, Event.timestamp, Event.properties)
+            .where(
+                Event.workspace_id == self.workspace_id,
+                Event.contact_id == contact_id,
+                Event.timestamp >= record.timestamp - span,
+                Event.timestamp <= record.timestamp,
+            )
+            .order_by(Event.timestamp)
+        ).all()
+        if trigger.repeat is not None:
+            r = trigger.repeat
+            same = record.properties.get(r.same) if r.same else None
+            hits = [
+                row
+                for row in rows
+                if row.event == trigger.event
+                and row.timestamp >= record.timestamp - r.within
+                and (r.same is None or (row.properties or {}).get(r.same) == same)
+            ]
+            if len(hits) < r.times:
+                return False
+        if trigger.session is not None:
+            s = trigger.session
+            start = record.timestamp
+            for row in reversed(rows):
+                if start - row.timestamp > s.idle:
+                    break
+                start = row.timestamp
+            count = sum(row.event == trigger.event for row in rows if row.timestamp >= start)
+            long_enough = s.longer_than is not None and record.timestamp - start > s.longer_than
+            many = s.min_events is not None and count >= s.min_events
+            if not (long_enough or many):
+                return False
+        return True
+
     def _on_event(
         self, flow: LoadedFlow, run: FlowRun, contact: Contact, record: EventRecord
     ) -> None:
@@ -141,7 +200,7 @@ class Runner:
         if (
             doc.goal
             and name == doc.goal.event
-            and evaluate(doc.goal.where, contact_facts(contact, record.properties))
+            and evaluate(doc.goal.where, contact_facts(contact, record.properties, now=self.now))
         ):
             run.revenue_cents = order_total_cents(record.properties)
             self._end(run, "converted", status="converted")
@@ -151,8 +210,31 @@ class Runner:
             self._end(run, "exited:opt_out", status="exited")
         elif name in doc.exit.events:
             self._end(run, f"exited:{name}", status="exited")
+        elif doc.scoring and name in doc.scoring.events and not run.holdout:
+            self._score(flow, run, contact, doc.scoring.events[name])
+            if run.status == "active" and run.waiting == "event" and run.wait_event == name:
+                self._advance(flow, run, contact, Wake("event", name, record.properties))
         elif run.waiting == "event" and run.wait_event == name and not run.holdout:
             self._advance(flow, run, contact, Wake("event", name, record.properties))
+
+    def _score(self, flow: LoadedFlow, run: FlowRun, contact: Contact, points: int) -> None:
+        """Engagement points; crossing the threshold jumps the run to ``scoring.then`` once."""
+        scoring = flow.doc.scoring
+        assert scoring is not None
+        update_contact(
+            self.session, self.workspace_id, contact.id, now=self.now, score_delta=points
+        )
+        self._log(run, None, "score", {"points": points, "total": contact.score})
+        if (
+            scoring.threshold is not None
+            and scoring.then
+            and contact.score >= scoring.threshold
+            and not run.vars.get("scoring_reached")
+        ):
+            run.vars = {**run.vars, "scoring_reached": True}
+            run.position = flow.doc.index_of(scoring.then)
+            run.waiting, run.wake_at, run.wait_event = None, None, None
+            self._advance(flow, run, contact, START)
 
     # -- enrolment --------------------------------------------------------------------------
     def enrol(
@@ -192,7 +274,7 @@ class Runner:
             )
             if last is not None and (reentry == "never" or self.now - last < reentry):
                 return None
-        if not evaluate(doc.entry.filter, contact_facts(contact, trigger_props)):
+        if not evaluate(doc.entry.filter, contact_facts(contact, trigger_props, now=self.now)):
             return None
         holdout = split_bucket(contact.id, flow.key, "holdout") < doc.entry.holdout
         run = FlowRun(
@@ -268,7 +350,7 @@ class Runner:
         outcome = advance(
             flow.doc,
             state,
-            contact_facts(contact, props, run.vars),
+            contact_facts(contact, props, run.vars, now=self.now),
             now=self.now,
             wake=wake,
             contact_id=contact.id,
