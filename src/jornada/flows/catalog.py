@@ -6,6 +6,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -26,16 +27,25 @@ class LoadedFlow:
     version: int
     doc: FlowDocument
 
-    @property
-    def wait_events(self) -> frozenset[str]:
-        return frozenset(s.wait_for.event for s in self.doc.steps if s.wait_for)
+    @cached_property
+    def uses_history(self) -> bool:
+        """Whether conditions ask what the contact did since entering (``performed``)."""
+        return (
+            '"performed"' in orjson.dumps(self.doc.model_dump(mode="json", by_alias=True)).decode()
+        )
 
-    @property
+    @cached_property
+    def wait_events(self) -> frozenset[str]:
+        return frozenset(e for s in self.doc.steps if s.wait_for for e in s.wait_for.events)
+
+    @cached_property
     def events(self) -> frozenset[str]:
         """Every event name that can enrol, resume, convert or end a run of this flow."""
         names = set(self.wait_events) | set(self.doc.exit.events)
         if isinstance(self.doc.trigger, EventTrigger):
-            names.add(self.doc.trigger.event)
+            names.update(self.doc.trigger.events)
+        if self.doc.scoring:
+            names.update(self.doc.scoring.events)
         if self.doc.goal:
             names.add(self.doc.goal.event)
         if self.doc.exit.on_reply:

@@ -9,6 +9,8 @@ A condition is a small JSON/YAML object::
                                               average_order_value, last_order_at, …)
     {"var": "score", "lte": 6}                a value the run captured (e.g. a survey answer)
     {"tag": "vip"}  {"stage": "Engaged"}  {"consent": "email_marketing"}
+    {"performed": "Message Opened"}           the contact did it since entering the flow
+    {"performed": ["Message Opened", "Message Clicked"]}   any of them
 
 Comparison operators: eq, ne, gt, gte, lt, lte, in, not_in, exists, contains.
 Numbers given as strings ("300.00") compare as numbers.
@@ -36,6 +38,7 @@ class Facts:
     consent: Mapping[str, bool] = field(default_factory=dict)
     properties: Mapping[str, Any] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
+    performed: frozenset[str] = frozenset()
 
 
 class ConditionError(ValueError):
@@ -106,6 +109,9 @@ def evaluate(condition: Mapping[str, Any] | None, facts: Facts) -> bool:
         return not evaluate(condition["not"], facts)
     if "tag" in condition:
         return str(condition["tag"]) in facts.tags
+    if "performed" in condition:
+        names = condition["performed"]
+        return any(n in facts.performed for n in ([names] if isinstance(names, str) else names))
     if "consent" in condition:
         return bool(facts.consent.get(condition["consent"], False))
     if "stage" in condition and not any(op in condition for op in OPERATORS):
@@ -142,11 +148,12 @@ def check(condition: Mapping[str, Any] | None, where: str) -> None:
     if "not" in condition:
         check(condition["not"], f"{where}.not")
         return
-    if any(k in condition for k in ("tag", "consent", "stage", *SUBJECTS)):
-        unknown = set(condition) - {"tag", "consent", "stage", *SUBJECTS, *OPERATORS}
+    if any(k in condition for k in ("tag", "consent", "stage", "performed", *SUBJECTS)):
+        unknown = set(condition) - {"tag", "consent", "stage", "performed", *SUBJECTS, *OPERATORS}
         if unknown:
             raise ConditionError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         return
     raise ConditionError(
-        f"{where}: a condition starts with all, any, not, tag, consent, stage, prop, trait, fact or var"
+        f"{where}: a condition starts with all, any, not, tag, consent, stage, performed, prop, trait, "
+        "fact or var"
     )

@@ -58,10 +58,14 @@ class Session(_Strict):
 class EventTrigger(_Strict):
     """Enrol when an event arrives; ``where`` filters on its properties and the contact."""
 
-    event: str
+    event: str | list[str]
     where: Condition | None = None
     repeat: Repeat | None = None
     session: Session | None = None
+
+    @property
+    def events(self) -> list[str]:
+        return [self.event] if isinstance(self.event, str) else list(self.event)
 
 
 class SegmentTrigger(_Strict):
@@ -143,10 +147,16 @@ class WaitUntilDate(_Strict):
 
 
 class WaitFor(_Strict):
-    event: str
+    """Wait for one of ``event`` (a name or a list); ``where`` filters on its properties."""
+
+    event: str | list[str]
     where: Condition | None = None
     timeout: Duration
     on_timeout: str = END
+
+    @property
+    def events(self) -> list[str]:
+        return [self.event] if isinstance(self.event, str) else list(self.event)
 
 
 class Branch(_Strict):

@@ -167,7 +167,7 @@ def advance(
     if state.waiting == "event":
         step = flow.steps[position]
         assert step.wait_for is not None
-        if wake.kind == "event" and wake.event == step.wait_for.event:
+        if wake.kind == "event" and wake.event in step.wait_for.events:
             state.vars[step.id] = {"status": "received", "properties": wake.properties or {}}
             position += 1
         elif wake.kind == "timer":
@@ -251,8 +251,9 @@ def _run_step(
         return _Wait("timer", moment)
     if step.wait_for is not None:
         until = now + step.wait_for.timeout
-        decisions.append(AwaitEvent(sid, step.wait_for.event, until))
-        return _Wait("event", until, step.wait_for.event)
+        events = "|".join(step.wait_for.events)
+        decisions.append(AwaitEvent(sid, events, until))
+        return _Wait("event", until, events)
     if step.branch is not None:
         target = step.branch.then if evaluate(step.branch.condition, facts) else step.branch.else_
         return target if target is not None else step.next

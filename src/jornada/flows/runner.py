@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -135,7 +136,7 @@ class Runner:
                 )
             for flow in flows:
                 trigger = flow.doc.trigger
-                if isinstance(trigger, EventTrigger) and trigger.event == record.event:
+                if isinstance(trigger, EventTrigger) and record.event in trigger.events:
                     facts = contact_facts(contact, record.properties, now=self.now)
                     if evaluate(trigger.where, facts) and self._pattern_holds(trigger, cid, record):
                         started = self.enrol(
@@ -212,10 +213,34 @@ class Runner:
             self._end(run, f"exited:{name}", status="exited")
         elif doc.scoring and name in doc.scoring.events and not run.holdout:
             self._score(flow, run, contact, doc.scoring.events[name])
-            if run.status == "active" and run.waiting == "event" and run.wait_event == name:
+            if run.status == "active" and self._awaits(flow, run, record):
                 self._advance(flow, run, contact, Wake("event", name, record.properties))
-        elif run.waiting == "event" and run.wait_event == name and not run.holdout:
+        elif self._awaits(flow, run, record) and not run.holdout:
             self._advance(flow, run, contact, Wake("event", name, record.properties))
+
+    def _awaits(self, flow: LoadedFlow, run: FlowRun, record: EventRecord) -> bool:
+        """Whether the run waits for this very event (name and ``where``)."""
+        if run.waiting != "event" or record.event not in (run.wait_event or "").split("|"):
+            return False
+        step = flow.doc.steps[run.position]
+        return step.wait_for is None or evaluate(
+            step.wait_for.where, Facts(properties=record.properties)
+        )
+
+    def _performed(self, run: FlowRun) -> frozenset[str]:
+        """Names of the events the contact has done since entering the run."""
+        return frozenset(
+            self.session.scalars(
+                select(Event.event)
+                .where(
+                    Event.workspace_id == self.workspace_id,
+                    Event.contact_id == run.contact_id,
+                    Event.timestamp >= run.entered_at,
+                    Event.event.is_not(None),
+                )
+                .distinct()
+            ).all()
+        )
 
     def _score(self, flow: LoadedFlow, run: FlowRun, contact: Contact, points: int) -> None:
         """Engagement points; crossing the threshold jumps the run to ``scoring.then`` once."""
@@ -350,7 +375,10 @@ class Runner:
         outcome = advance(
             flow.doc,
             state,
-            contact_facts(contact, props, run.vars, now=self.now),
+            replace(
+                contact_facts(contact, props, run.vars, now=self.now),
+                performed=self._performed(run) if flow.uses_history else frozenset(),
+            ),
             now=self.now,
             wake=wake,
             contact_id=contact.id,
