@@ -250,6 +250,7 @@ ACTIONS = (
     "wait",
     "wait_until",
     "wait_business_hours",
+    "wait_until_date",
     "wait_for",
     "branch",
     "split",

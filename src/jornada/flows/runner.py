@@ -229,18 +229,17 @@ class Runner:
 
     def _performed(self, run: FlowRun) -> frozenset[str]:
         """Names of the events the contact has done since entering the run."""
-        return frozenset(
-            self.session.scalars(
-                select(Event.event)
-                .where(
-                    Event.workspace_id == self.workspace_id,
-                    Event.contact_id == run.contact_id,
-                    Event.timestamp >= run.entered_at,
-                    Event.event.is_not(None),
-                )
-                .distinct()
-            ).all()
-        )
+        names = self.session.scalars(
+            select(Event.event)
+            .where(
+                Event.workspace_id == self.workspace_id,
+                Event.contact_id == run.contact_id,
+                Event.timestamp >= run.entered_at,
+                Event.event.is_not(None),
+            )
+            .distinct()
+        ).all()
+        return frozenset(n for n in names if n is not None)
 
     def _score(self, flow: LoadedFlow, run: FlowRun, contact: Contact, points: int) -> None:
         """Engagement points; crossing the threshold jumps the run to ``scoring.then`` once."""

@@ -84,15 +84,16 @@ def run_clock(
         due = _next_due(database)
         next_event = _timestamp(messages[position]) if position < len(messages) else None
         if next_event is not None and (due is None or next_event <= due) and next_event <= until:
+            # events that happened at the same moment go in together, at that moment
             batch: list[dict[str, Any]] = []
             while (
                 position < len(messages)
                 and len(batch) < MAX_BATCH
-                and (due is None or _timestamp(messages[position]) <= due)
+                and _timestamp(messages[position]) == next_event
             ):
                 batch.append(messages[position])
                 position += 1
-            accept_messages(database, workspace, batch, received_at=_timestamp(batch[-1]))
+            accept_messages(database, workspace, batch, received_at=next_event)
             continue
         if due is None or due > until:
             return
@@ -100,74 +101,78 @@ def run_clock(
 
 
 def collect(database: Database, workspace_id: str) -> list[Effect]:
-    """What the flows did, from the rows the runner and the dispatcher wrote."""
-    effects: list[Effect] = []
+    """What the flows did, from the rows the runner and the dispatcher wrote, in execution order."""
+    keyed: list[tuple[datetime, str, str, int, Effect]] = []
+
+    def add(seq: int, effect: Effect) -> None:
+        keyed.append((effect.at, effect.contact, effect.flow, seq, effect))
+
+    def seq_of(item: OutboxItem | None) -> int:
+        # the outbox key is "<run id>:<step sequence>": the order the run decided things in
+        return int(item.idempotency_key.rsplit(":", 1)[1]) if item is not None else 0
+
     with database.read() as session:
-        runs = {
-            r.id: r
-            for r in session.scalars(select(FlowRun).where(FlowRun.workspace_id == workspace_id))
-        }
+        ws = workspace_id
+        runs = {r.id: r for r in session.scalars(select(FlowRun).where(FlowRun.workspace_id == ws))}
         who = {
             c.id: c.user_id or c.email or c.id
-            for c in session.scalars(select(Contact).where(Contact.workspace_id == workspace_id))
+            for c in session.scalars(select(Contact).where(Contact.workspace_id == ws))
         }
-        for item in session.scalars(
-            select(OutboxItem).where(OutboxItem.workspace_id == workspace_id)
-        ):
-            run = runs.get(item.run_id or "")
-            if run is None or item.kind != "send" or item.status != "suppressed":
-                continue
-            effects.append(
-                Effect(
-                    item.processed_at or item.created_at,
-                    run.flow_key,
-                    who[item.contact_id],
-                    item.step_id,
-                    "suppress",
-                    item.channel,
-                    str(item.payload.get("template")),
-                    {"reason": item.reason},
-                )
-            )
         outbox = {
             i.id: i
-            for i in session.scalars(
-                select(OutboxItem).where(OutboxItem.workspace_id == workspace_id)
-            )
+            for i in session.scalars(select(OutboxItem).where(OutboxItem.workspace_id == ws))
         }
-        for message in session.scalars(select(Message).where(Message.workspace_id == workspace_id)):
+        for item in outbox.values():
+            run = runs.get(item.run_id or "")
+            if run is not None and item.kind == "send" and item.status == "suppressed":
+                add(
+                    seq_of(item),
+                    Effect(
+                        item.processed_at or item.created_at,
+                        run.flow_key,
+                        who[item.contact_id],
+                        item.step_id,
+                        "suppress",
+                        item.channel,
+                        str(item.payload.get("template")),
+                        {"reason": item.reason},
+                    ),
+                )
+        for message in session.scalars(select(Message).where(Message.workspace_id == ws)):
             run = runs.get(message.run_id or "")
             sent = outbox.get(message.outbox_id)
             if run is None or sent is None:
                 continue
-            item = sent
-            action = "send" if item.kind == "send" else item.kind
             detail: dict[str, Any] = {"to": message.to_address}
-            if item.kind == "coupon":
+            if sent.kind == "coupon":
                 detail = {
                     "code": message.body,
-                    **{k: item.payload.get(k) for k in ("discount", "expires_at")},
+                    "discount": sent.payload.get("discount"),
+                    "expires_at": sent.payload.get("expires_at"),
                 }
-            elif item.kind in ("webhook", "notify"):
-                detail = {k: v for k, v in item.payload.items() if k in ("url", "message", "to")}
-            effects.append(
+            elif sent.kind in ("webhook", "notify"):
+                detail = {k: v for k, v in sent.payload.items() if k in ("url", "message", "to")}
+            is_send = sent.kind == "send"
+            add(
+                seq_of(sent),
                 Effect(
                     message.created_at,
                     run.flow_key,
                     who[message.contact_id],
-                    item.step_id,
-                    action,
-                    message.channel if item.kind == "send" else None,
-                    message.template if item.kind == "send" else None,
+                    sent.step_id,
+                    "send" if is_send else sent.kind,
+                    message.channel if is_send else None,
+                    message.template if is_send else None,
                     detail,
-                )
+                ),
             )
-        for task in session.scalars(select(Task).where(Task.workspace_id == workspace_id)):
+        for task in session.scalars(select(Task).where(Task.workspace_id == ws)):
             run = runs.get(task.run_id or "")
             if run is None:
                 continue
             source = outbox.get(task.outbox_id or -1)
-            effects.append(
+            add(
+                seq_of(source),
                 Effect(
                     task.created_at,
                     run.flow_key,
@@ -183,72 +188,40 @@ def collect(database: Database, workspace_id: str) -> list[Effect]:
                         "title": task.title,
                         "priority": task.priority,
                     },
-                )
+                ),
             )
-        for step in session.scalars(
-            select(FlowRunStep).where(FlowRunStep.workspace_id == workspace_id)
-        ):
+        for step in session.scalars(select(FlowRunStep).where(FlowRunStep.workspace_id == ws)):
             run = runs[step.run_id]
             contact = who[run.contact_id]
             if step.action == "update":
-                if "tag" in step.detail:
-                    effects.append(
-                        Effect(
-                            step.at,
-                            run.flow_key,
-                            contact,
-                            step.step_id,
-                            "tag",
-                            detail={"tag": step.detail["tag"]},
+                for key in ("tag", "stage"):
+                    if key in step.detail:
+                        add(
+                            step.seq,
+                            Effect(
+                                step.at,
+                                run.flow_key,
+                                contact,
+                                step.step_id,
+                                key,
+                                detail={key: step.detail[key]},
+                            ),
                         )
-                    )
-                if "stage" in step.detail:
-                    effects.append(
-                        Effect(
-                            step.at,
-                            run.flow_key,
-                            contact,
-                            step.step_id,
-                            "stage",
-                            detail={"stage": step.detail["stage"]},
-                        )
-                    )
-            elif step.action == "score":
-                effects.append(
+            elif step.action in ("score", "exit"):
+                key = "points" if step.action == "score" else "reason"
+                add(
+                    step.seq,
                     Effect(
                         step.at,
                         run.flow_key,
                         contact,
                         step.step_id,
-                        "score",
-                        detail={"points": step.detail.get("points")},
-                    )
+                        step.action,
+                        detail={key: step.detail.get(key)},
+                    ),
                 )
-            elif step.action == "exit":
-                effects.append(
-                    Effect(
-                        step.at,
-                        run.flow_key,
-                        contact,
-                        step.step_id,
-                        "exit",
-                        detail={"reason": step.detail.get("reason")},
-                    )
-                )
-    order = {
-        "suppress": 0,
-        "send": 0,
-        "task": 1,
-        "tag": 1,
-        "stage": 1,
-        "score": 1,
-        "coupon": 1,
-        "webhook": 1,
-        "notify": 1,
-        "exit": 2,
-    }
-    effects.sort(key=lambda e: (e.at, e.contact, e.flow, order.get(e.action, 1)))
-    return effects
+    keyed.sort(key=lambda k: k[:4])
+    return [k[4] for k in keyed]
 
 
 def simulate(
