@@ -14,37 +14,67 @@ from jornada.simulation import Effect, simulate
 SP = ZoneInfo("America/Sao_Paulo")
 T0 = datetime(2026, 11, 3, 10, 0, tzinfo=SP)  # a Tuesday, 10:00 in São Paulo
 LIBRARY = {f.key: f for f in library_flows()}
-ALL_CONSENT = {"email_marketing": True, "whatsapp_marketing": True, "sms_marketing": True,
-               "push_marketing": True}
+ALL_CONSENT = {
+    "email_marketing": True,
+    "whatsapp_marketing": True,
+    "sms_marketing": True,
+    "push_marketing": True,
+}
 
 
-def person(user: str = "ana", consent: dict[str, bool] | None = None, **traits: Any) -> dict[str, Any]:
-    return {"userId": user, "timestamp": (T0 - timedelta(days=200)).isoformat(), "traits": {
-        "email": f"{user}@loja.com", "phone": "+5511987654321",
-        "consent": ALL_CONSENT if consent is None else consent, **traits}}
+def person(
+    user: str = "ana", consent: dict[str, bool] | None = None, **traits: Any
+) -> dict[str, Any]:
+    return {
+        "userId": user,
+        "timestamp": (T0 - timedelta(days=200)).isoformat(),
+        "traits": {
+            "email": f"{user}@loja.com",
+            "phone": "+5511987654321",
+            "consent": ALL_CONSENT if consent is None else consent,
+            **traits,
+        },
+    }
 
 
 def track(event: str, at: datetime, user: str = "ana", **props: Any) -> dict[str, Any]:
     return {"userId": user, "event": event, "timestamp": at.isoformat(), "properties": props}
 
 
-def run(keys: list[str], events: list[dict[str, Any]], *, contacts: list[dict[str, Any]] | None = None,
-        until: datetime | None = None) -> list[Effect]:
+def run(
+    keys: list[str],
+    events: list[dict[str, Any]],
+    *,
+    contacts: list[dict[str, Any]] | None = None,
+    until: datetime | None = None,
+) -> list[Effect]:
     flows: list[FlowDocument] = [LIBRARY[k] for k in keys]
     end = until or T0 + timedelta(days=30)
     return simulate(flows, events, contacts=contacts or [person()], until=end)
 
 
-def brief(effects: list[Effect], *, actions: tuple[str, ...] = ("send", "task", "suppress",
-          "coupon", "tag", "stage", "notify")) -> list[tuple[str, str, str]]:
+def brief(
+    effects: list[Effect],
+    *,
+    actions: tuple[str, ...] = ("send", "task", "suppress", "coupon", "tag", "stage", "notify"),
+) -> list[tuple[str, str, str]]:
     """(local time, action, channel/template or detail) for the effects a test checks."""
     out = []
     for e in effects:
         if e.action not in actions:
             continue
-        what = f"{e.channel}:{e.template}" if e.action in ("send", "suppress") else (
-            e.detail.get("tag") or e.detail.get("stage") or e.detail.get("type")
-            or e.detail.get("discount") or e.detail.get("message") or "")
+        what = (
+            f"{e.channel}:{e.template}"
+            if e.action in ("send", "suppress")
+            else (
+                e.detail.get("tag")
+                or e.detail.get("stage")
+                or e.detail.get("type")
+                or e.detail.get("discount")
+                or e.detail.get("message")
+                or ""
+            )
+        )
         out.append((e.at.astimezone(SP).strftime("%m-%d %H:%M"), e.action, str(what)))
     return out
 
@@ -54,21 +84,38 @@ def exits(effects: list[Effect]) -> list[tuple[str, str]]:
 
 
 def test_library_has_the_fifteen_flows() -> None:
-    assert sorted(LIBRARY) == sorted([
-        "hot-lead", "lead-nurture", "cart-abandonment", "reactivation", "high-ticket-presale",
-        "b2b-onboarding", "nps-after-delivery", "upsell-cross-sell", "proposal-urgency",
-        "unpaid-boleto", "welcome-series", "discount-timing", "browse-abandonment",
-        "post-purchase", "win-back"])
+    assert sorted(LIBRARY) == sorted(
+        [
+            "hot-lead",
+            "lead-nurture",
+            "cart-abandonment",
+            "reactivation",
+            "high-ticket-presale",
+            "b2b-onboarding",
+            "nps-after-delivery",
+            "upsell-cross-sell",
+            "proposal-urgency",
+            "unpaid-boleto",
+            "welcome-series",
+            "discount-timing",
+            "browse-abandonment",
+            "post-purchase",
+            "win-back",
+        ]
+    )
 
 
 # -- 1 hot lead ------------------------------------------------------------------------------
 def test_hot_lead_fourth_view_in_a_session_tags_emails_and_a_click_makes_a_task() -> None:
-    views = [track("Product Viewed", T0 + timedelta(seconds=20 * i), product_id=f"p{i}")
-             for i in range(4)]
+    views = [
+        track("Product Viewed", T0 + timedelta(seconds=20 * i), product_id=f"p{i}")
+        for i in range(4)
+    ]
     click = track("Message Clicked", T0 + timedelta(minutes=30))
     effects = run(["hot-lead"], [*views, click])
     assert brief(effects) == [
-        ("11-03 10:01", "tag", "lead-quente"), ("11-03 10:01", "stage", "Engaged"),
+        ("11-03 10:01", "tag", "lead-quente"),
+        ("11-03 10:01", "stage", "Engaged"),
         ("11-03 10:01", "send", "email:hot-lead-consultivo"),
         ("11-03 10:30", "task", "call"),
     ]
@@ -93,10 +140,12 @@ def test_lead_nurture_three_emails_over_seven_days() -> None:
 
 
 def test_lead_nurture_sixty_points_qualify_and_create_a_task() -> None:
-    engagement = [track("Message Opened", T0 + timedelta(hours=1)),
-                  track("Message Clicked", T0 + timedelta(hours=2)),
-                  track("Message Clicked", T0 + timedelta(days=3, hours=1)),
-                  track("Message Opened", T0 + timedelta(days=3, hours=2))]
+    engagement = [
+        track("Message Opened", T0 + timedelta(hours=1)),
+        track("Message Clicked", T0 + timedelta(hours=2)),
+        track("Message Clicked", T0 + timedelta(days=3, hours=1)),
+        track("Message Opened", T0 + timedelta(days=3, hours=2)),
+    ]
     effects = run(["lead-nurture"], [track("Signed Up", T0), *engagement])
     assert brief(effects) == [
         ("11-03 10:00", "send", "email:nurture-casos"),
@@ -108,9 +157,13 @@ def test_lead_nurture_sixty_points_qualify_and_create_a_task() -> None:
 
 # -- 3 cart abandonment ----------------------------------------------------------------------
 def test_cart_abandonment_email_and_whatsapp_at_one_hour_then_task_after_click() -> None:
-    effects = run(["cart-abandonment"], [
-        track("Checkout Started", T0, checkout_url="https://loja.test/c/1", value="249.90"),
-        track("Message Clicked", T0 + timedelta(hours=1, minutes=10))])
+    effects = run(
+        ["cart-abandonment"],
+        [
+            track("Checkout Started", T0, checkout_url="https://loja.test/c/1", value="249.90"),
+            track("Message Clicked", T0 + timedelta(hours=1, minutes=10)),
+        ],
+    )
     assert brief(effects) == [
         ("11-03 11:00", "send", "email:cart-abandonment-email"),
         ("11-03 11:00", "send", "whatsapp:cart-abandonment-whatsapp"),
@@ -134,19 +187,27 @@ def test_reactivation_sequence_and_extra_offer_after_an_open() -> None:
 
 
 def test_reactivation_new_order_restarts_the_clock() -> None:
-    effects = run(["reactivation"], [
-        track("Order Completed", T0, order_id="1", total="10"),
-        track("Order Completed", T0 + timedelta(days=20), order_id="2", total="10")],
-        until=T0 + timedelta(days=31))
+    effects = run(
+        ["reactivation"],
+        [
+            track("Order Completed", T0, order_id="1", total="10"),
+            track("Order Completed", T0 + timedelta(days=20), order_id="2", total="10"),
+        ],
+        until=T0 + timedelta(days=31),
+    )
     assert brief(effects) == []
     assert exits(effects) == [("reactivation", "converted")]
 
 
 # -- 5 high-ticket pre-sale ------------------------------------------------------------------
 def test_high_ticket_presale_sequence_and_task_on_booking() -> None:
-    effects = run(["high-ticket-presale"], [
-        track("Product Added", T0, product_id="sofa", price="1899.00"),
-        track("Call Booked", T0 + timedelta(days=5))])
+    effects = run(
+        ["high-ticket-presale"],
+        [
+            track("Product Added", T0, product_id="sofa", price="1899.00"),
+            track("Call Booked", T0 + timedelta(days=5)),
+        ],
+    )
     assert brief(effects) == [
         ("11-03 10:00", "send", "email:presale-demo-video"),
         ("11-05 10:00", "send", "email:presale-checklist"),
@@ -163,8 +224,11 @@ def test_high_ticket_ignores_small_carts() -> None:
 # -- 6 B2B onboarding ------------------------------------------------------------------------
 def test_b2b_onboarding_for_a_first_b2b_order() -> None:
     b2b = person(lead_type="b2b", company="Padaria Pão Quente")
-    effects = run(["b2b-onboarding"], [track("Order Completed", T0, order_id="1", total="900")],
-                  contacts=[b2b])
+    effects = run(
+        ["b2b-onboarding"],
+        [track("Order Completed", T0, order_id="1", total="900")],
+        contacts=[b2b],
+    )
     assert brief(effects) == [
         ("11-03 10:00", "send", "email:b2b-welcome"),
         ("11-03 10:00", "task", "call"),
@@ -182,19 +246,35 @@ def test_b2b_onboarding_skips_consumers() -> None:
 @pytest.mark.parametrize(
     ("_case", "score", "expected"),
     [
-        ("promoter", 10, [("11-06 10:05", "send", "email:nps-referral-invite"),
-                          ("11-06 10:05", "send", "whatsapp:nps-review-request")]),
-        ("detractor", 3, [("11-06 10:05", "notify", "Cliente detrator no NPS: abrir atendimento"),
-                          ("11-06 10:05", "task", "ticket")]),
+        (
+            "promoter",
+            10,
+            [
+                ("11-06 10:05", "send", "email:nps-referral-invite"),
+                ("11-06 10:05", "send", "whatsapp:nps-review-request"),
+            ],
+        ),
+        (
+            "detractor",
+            3,
+            [
+                ("11-06 10:05", "notify", "Cliente detrator no NPS: abrir atendimento"),
+                ("11-06 10:05", "task", "ticket"),
+            ],
+        ),
         ("passive", 8, []),
     ],
 )
 def test_nps_three_days_after_delivery_and_the_answer_decides(
     _case: str, score: int, expected: list[tuple[str, str, str]]
 ) -> None:
-    effects = run(["nps-after-delivery"], [
-        track("Order Delivered", T0, order_id="1"),
-        track("Survey Answered", T0 + timedelta(days=3, minutes=5), kind="nps", score=score)])
+    effects = run(
+        ["nps-after-delivery"],
+        [
+            track("Order Delivered", T0, order_id="1"),
+            track("Survey Answered", T0 + timedelta(days=3, minutes=5), kind="nps", score=score),
+        ],
+    )
     assert brief(effects) == [
         ("11-06 10:00", "send", "whatsapp:nps-survey"),
         ("11-06 10:00", "send", "email:nps-advanced-guide"),
@@ -204,39 +284,67 @@ def test_nps_three_days_after_delivery_and_the_answer_decides(
 
 # -- 8 upsell --------------------------------------------------------------------------------
 def test_upsell_when_a_big_spender_returns_within_two_weeks() -> None:
-    effects = run(["upsell-cross-sell"], [
-        track("Order Completed", T0, order_id="1", total="450.00"),
-        track("Product Viewed", T0 + timedelta(days=6), product_id="p2")])
+    effects = run(
+        ["upsell-cross-sell"],
+        [
+            track("Order Completed", T0, order_id="1", total="450.00"),
+            track("Product Viewed", T0 + timedelta(days=6), product_id="p2"),
+        ],
+    )
     assert brief(effects) == [("11-09 10:00", "send", "email:upsell-kits")]
 
 
 def test_no_upsell_after_two_weeks_or_for_small_spenders() -> None:
-    late = run(["upsell-cross-sell"], [track("Order Completed", T0, order_id="1", total="450"),
-                                      track("Product Viewed", T0 + timedelta(days=20))])
-    small = run(["upsell-cross-sell"], [track("Order Completed", T0, order_id="1", total="80"),
-                                       track("Product Viewed", T0 + timedelta(days=2))])
+    late = run(
+        ["upsell-cross-sell"],
+        [
+            track("Order Completed", T0, order_id="1", total="450"),
+            track("Product Viewed", T0 + timedelta(days=20)),
+        ],
+    )
+    small = run(
+        ["upsell-cross-sell"],
+        [
+            track("Order Completed", T0, order_id="1", total="80"),
+            track("Product Viewed", T0 + timedelta(days=2)),
+        ],
+    )
     assert brief(late) == brief(small) == []
 
 
 # -- 9 proposal urgency ----------------------------------------------------------------------
 def test_proposal_viewed_three_times_in_a_day_sends_sms_and_task() -> None:
-    views = [track("Proposal Viewed", T0 + timedelta(hours=h), proposal_id="P-7") for h in (0, 3, 5)]
+    views = [
+        track("Proposal Viewed", T0 + timedelta(hours=h), proposal_id="P-7") for h in (0, 3, 5)
+    ]
     effects = run(["proposal-urgency"], views)
-    assert brief(effects) == [("11-03 15:00", "send", "sms:proposal-urgency-sms"),
-                              ("11-03 15:00", "task", "call")]
+    assert brief(effects) == [
+        ("11-03 15:00", "send", "sms:proposal-urgency-sms"),
+        ("11-03 15:00", "task", "call"),
+    ]
     assert exits(effects) == [("proposal-urgency", "end-of-day")]
-    assert next(e.at for e in effects if e.action == "exit") == datetime(2026, 11, 3, 23, 55, tzinfo=SP)
+    assert next(e.at for e in effects if e.action == "exit") == datetime(
+        2026, 11, 3, 23, 55, tzinfo=SP
+    )
 
 
 def test_views_of_different_proposals_do_not_add_up() -> None:
-    views = [track("Proposal Viewed", T0 + timedelta(hours=h), proposal_id=f"P-{h}") for h in (0, 3, 5)]
+    views = [
+        track("Proposal Viewed", T0 + timedelta(hours=h), proposal_id=f"P-{h}") for h in (0, 3, 5)
+    ]
     assert brief(run(["proposal-urgency"], views)) == []
 
 
 # -- 10 unpaid boleto ------------------------------------------------------------------------
 def test_unpaid_boleto_reminder_call_and_new_boleto() -> None:
-    issued = track("Boleto Issued", T0, order_id="77", amount="189.90", due_date="2026-11-06",
-                   url="https://boleto.test/77")
+    issued = track(
+        "Boleto Issued",
+        T0,
+        order_id="77",
+        amount="189.90",
+        due_date="2026-11-06",
+        url="https://boleto.test/77",
+    )
     expired = track("Boleto Expired", datetime(2026, 11, 7, 0, 0, tzinfo=SP), order_id="77")
     effects = run(["unpaid-boleto"], [issued, expired])
     assert brief(effects) == [
@@ -248,9 +356,13 @@ def test_unpaid_boleto_reminder_call_and_new_boleto() -> None:
 
 
 def test_paid_boleto_stops_everything() -> None:
-    effects = run(["unpaid-boleto"], [
-        track("Boleto Issued", T0, order_id="77", amount="10", due_date="2026-11-06"),
-        track("Boleto Paid", T0 + timedelta(days=1), order_id="77")])
+    effects = run(
+        ["unpaid-boleto"],
+        [
+            track("Boleto Issued", T0, order_id="77", amount="10", due_date="2026-11-06"),
+            track("Boleto Paid", T0 + timedelta(days=1), order_id="77"),
+        ],
+    )
     assert brief(effects) == []
     assert exits(effects) == [("unpaid-boleto", "converted")]
 
@@ -269,33 +381,47 @@ def test_welcome_series_over_ten_days_until_first_order() -> None:
 
 # -- 12 discount timing ----------------------------------------------------------------------
 def test_discount_three_days_before_the_expected_next_order() -> None:
-    orders = [track("Order Completed", T0 + timedelta(days=d), order_id=str(d), total="50")
-              for d in (0, 20)]
+    orders = [
+        track("Order Completed", T0 + timedelta(days=d), order_id=str(d), total="50")
+        for d in (0, 20)
+    ]
     effects = run(["discount-timing"], orders, until=T0 + timedelta(days=45))
     # gap 20 days → next expected on day 40 → discount on day 37 at 10:00
-    assert brief(effects) == [("12-10 10:00", "coupon", "10%"),
-                              ("12-10 10:00", "send", "email:discount-timing")]
+    assert brief(effects) == [
+        ("12-10 10:00", "coupon", "10%"),
+        ("12-10 10:00", "send", "email:discount-timing"),
+    ]
 
 
 # -- 13 browse abandonment -------------------------------------------------------------------
 def test_browse_abandonment_after_four_hours_without_a_cart() -> None:
     assert brief(run(["browse-abandonment"], [track("Product Viewed", T0, product_id="p1")])) == [
-        ("11-03 14:00", "send", "email:browse-abandonment")]
+        ("11-03 14:00", "send", "email:browse-abandonment")
+    ]
 
 
 def test_a_cart_ends_browse_abandonment() -> None:
-    effects = run(["browse-abandonment"], [track("Product Viewed", T0, product_id="p1"),
-                                           track("Product Added", T0 + timedelta(hours=1))])
+    effects = run(
+        ["browse-abandonment"],
+        [
+            track("Product Viewed", T0, product_id="p1"),
+            track("Product Added", T0 + timedelta(hours=1)),
+        ],
+    )
     assert brief(effects) == []
     assert exits(effects) == [("browse-abandonment", "exited:Product Added")]
 
 
 # -- 14 post-purchase ------------------------------------------------------------------------
 def test_post_purchase_follows_the_order() -> None:
-    effects = run(["post-purchase"], [
-        track("Order Completed", T0, order_id="9", total="300"),
-        track("Order Shipped", T0 + timedelta(days=1), order_id="9"),
-        track("Order Delivered", T0 + timedelta(days=4), order_id="9")])
+    effects = run(
+        ["post-purchase"],
+        [
+            track("Order Completed", T0, order_id="9", total="300"),
+            track("Order Shipped", T0 + timedelta(days=1), order_id="9"),
+            track("Order Delivered", T0 + timedelta(days=4), order_id="9"),
+        ],
+    )
     assert brief(effects) == [
         ("11-03 10:00", "send", "email:order-confirmation"),
         ("11-04 10:00", "send", "email:order-shipped"),
@@ -308,12 +434,175 @@ def test_post_purchase_follows_the_order() -> None:
 
 # -- 15 win-back -----------------------------------------------------------------------------
 def test_win_back_escalates_then_suppresses_the_silent() -> None:
-    effects = run(["win-back"], [track("Order Completed", T0, order_id="1", total="80")],
-                  until=T0 + timedelta(days=125))
+    effects = run(
+        ["win-back"],
+        [track("Order Completed", T0, order_id="1", total="80")],
+        until=T0 + timedelta(days=125),
+    )
     assert brief(effects) == [
-        ("02-01 10:00", "coupon", "10%"), ("02-01 10:00", "send", "email:winback-1"),
-        ("02-08 10:00", "coupon", "15%"), ("02-08 10:00", "send", "email:winback-2"),
-        ("02-15 10:00", "coupon", "20%"), ("02-15 10:00", "send", "whatsapp:winback-3"),
+        ("02-01 10:00", "coupon", "10%"),
+        ("02-01 10:00", "send", "email:winback-1"),
+        ("02-08 10:00", "coupon", "15%"),
+        ("02-08 10:00", "send", "email:winback-2"),
+        ("02-15 10:00", "coupon", "20%"),
+        ("02-15 10:00", "send", "whatsapp:winback-3"),
         ("02-22 10:00", "tag", "sem-resposta"),
     ]
     assert exits(effects) == [("win-back", "suppressed")]
+
+
+# -- rules every flow obeys, checked on each flow -------------------------------------------
+def starts(key: str, at: datetime) -> list[dict[str, Any]]:
+    """Events that enrol a contact in flow ``key`` at ``at``."""
+    order = track("Order Completed", at, order_id="o1", total="450.00")
+    return {
+        "hot-lead": [track("Product Viewed", at + timedelta(seconds=10 * i)) for i in range(4)],
+        "lead-nurture": [track("Signed Up", at)],
+        "cart-abandonment": [track("Checkout Started", at, value="99.90")],
+        "reactivation": [order],
+        "high-ticket-presale": [track("Product Added", at, price="999.00")],
+        "b2b-onboarding": [order],
+        "nps-after-delivery": [track("Order Delivered", at, order_id="o1")],
+        "upsell-cross-sell": [
+            track("Order Completed", at - timedelta(days=1), order_id="o0", total="450"),
+            track("Product Viewed", at),
+        ],
+        "proposal-urgency": [
+            track("Proposal Viewed", at + timedelta(minutes=m), proposal_id="P") for m in (0, 1, 2)
+        ],
+        "unpaid-boleto": [
+            track(
+                "Boleto Issued",
+                at,
+                order_id="b1",
+                amount="50",
+                due_date=(at + timedelta(days=3)).date().isoformat(),
+            )
+        ],
+        "welcome-series": [track("Signed Up", at)],
+        "discount-timing": [
+            track("Order Completed", at - timedelta(days=10), order_id="o0", total="10"),
+            track("Order Completed", at, order_id="o1", total="10"),
+        ],
+        "browse-abandonment": [track("Product Viewed", at)],
+        "post-purchase": [order],
+        "win-back": [order],
+    }[key]
+
+
+def follow_ups(key: str, at: datetime) -> list[dict[str, Any]]:
+    """What a customer does later, so that a flow reaches its later steps."""
+    return {
+        "nps-after-delivery": [
+            track("Survey Answered", at + timedelta(days=3, hours=12), kind="nps", score=10)
+        ],
+        "post-purchase": [
+            track("Order Shipped", at + timedelta(days=1, hours=12), order_id="o1"),
+            track("Order Delivered", at + timedelta(days=3), order_id="o1"),
+        ],
+    }.get(key, [])
+
+
+B2B = {"lead_type": "b2b"}
+MARKETING_FLOWS = sorted(
+    k for k, f in LIBRARY.items() if any(s.send and s.send.purpose == "marketing" for s in f.steps)
+)
+GOAL_FLOWS = sorted(k for k, f in LIBRARY.items() if f.goal is not None)
+REPLY_FLOWS = sorted(k for k, f in LIBRARY.items() if f.exit.on_reply)
+
+
+def run_flow(
+    key: str,
+    events: list[dict[str, Any]],
+    *,
+    consent: dict[str, bool] | None = None,
+    days: int = 130,
+) -> list[Effect]:
+    contact = person(consent=consent, **(B2B if key == "b2b-onboarding" else {}))
+    return run([key], events, contacts=[contact], until=T0 + timedelta(days=days))
+
+
+@pytest.mark.parametrize("key", GOAL_FLOWS)
+def test_goal_reached_early_ends_the_run_and_nothing_more_is_sent(key: str) -> None:
+    """The goal event right after entry converts the run; no message goes out after it."""
+    goal = LIBRARY[key].goal
+    assert goal is not None
+    events = starts(key, T0)
+    last = max(datetime.fromisoformat(e["timestamp"]) for e in events)
+    goal_at = last + timedelta(minutes=1)
+    effects = run_flow(key, [*events, track(goal.event, goal_at, order_id="goal", total="10")])
+    first_run = next(
+        e.run for e in effects if e.action == "exit" and e.detail["reason"] == "converted"
+    )
+    assert [
+        e for e in effects if e.run == first_run and e.action == "send" and e.at > goal_at
+    ] == []
+
+
+@pytest.mark.parametrize("key", MARKETING_FLOWS)
+def test_without_consent_marketing_is_suppressed_with_its_reason(key: str) -> None:
+    """No marketing message goes out without consent; each is recorded with the reason."""
+    effects = run_flow(key, [*starts(key, T0), *follow_ups(key, T0)], consent={})
+    marketing = {s.id for s in LIBRARY[key].steps if s.send and s.send.purpose == "marketing"}
+    sent = [e for e in effects if e.action == "send" and e.step in marketing]
+    suppressed = [e for e in effects if e.action == "suppress"]
+    assert sent == []
+    assert suppressed, "the flow should have reached at least one marketing send"
+    assert all(
+        e.detail["reason"] == f"no consent: {e.channel if e.channel != 'voice' else 'sms'}"
+        "_marketing"
+        for e in suppressed
+    )
+
+
+INTRUSIVE_FLOWS = sorted(
+    k
+    for k, f in LIBRARY.items()
+    if any(s.send and s.send.channel in ("sms", "whatsapp", "voice") for s in f.steps)
+)
+
+
+@pytest.mark.parametrize("key", INTRUSIVE_FLOWS)
+def test_sms_whatsapp_and_voice_never_go_out_in_quiet_hours(key: str) -> None:
+    """Entered at 21:30 local, no SMS/WhatsApp/voice is sent between 20:00 and 08:00."""
+    night = datetime(2026, 11, 3, 21, 30, tzinfo=SP)
+    effects = run_flow(key, [*starts(key, night), *follow_ups(key, night)])
+    intrusive = [
+        e for e in effects if e.action == "send" and e.channel in ("sms", "whatsapp", "voice")
+    ]
+    assert intrusive, "the flow should have sent at least one SMS, WhatsApp or call"
+    for effect in intrusive:
+        local = effect.at.astimezone(SP).time()
+        assert (
+            datetime.strptime("08:00", "%H:%M").time()
+            <= local
+            < datetime.strptime("20:00", "%H:%M").time()
+        ), (effect, local)
+
+
+@pytest.mark.parametrize("key", REPLY_FLOWS)
+def test_a_reply_stops_the_run(key: str) -> None:
+    events = starts(key, T0)
+    last = max(datetime.fromisoformat(e["timestamp"]) for e in events)
+    replied = last + timedelta(minutes=2)
+    effects = run_flow(key, [*events, track("Message Replied", replied)])
+    assert (key, "exited:reply") in exits(effects)
+    assert [e for e in effects if e.action == "send" and e.at > replied and e.flow == key] == []
+
+
+@pytest.mark.parametrize("key", sorted(LIBRARY))
+def test_reentry_policy(key: str) -> None:
+    """A second entry while a run is active starts no second run; re-entry rules apply after."""
+    doc = LIBRARY[key]
+    first = starts(key, T0)
+    again = [
+        {**e, "messageId": f"again-{i}"} for i, e in enumerate(starts(key, T0 + timedelta(hours=1)))
+    ]
+    effects = run_flow(key, [*first, *again], days=3)
+    runs = {e.run for e in effects if e.flow == key}
+    triggers = doc.trigger.events if hasattr(doc.trigger, "events") else []
+    if doc.goal is not None and doc.goal.event in triggers:
+        # the second trigger is also the goal: the first run converts (and a new one begins)
+        assert [e.detail["reason"] for e in effects if e.action == "exit"][:1] == ["converted"]
+    else:
+        assert len(runs) == 1, effects

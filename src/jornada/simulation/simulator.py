@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,11 @@ class Effect:
     channel: str | None = None
     template: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    run: str = field(default="", compare=False)  # which run did it; not part of the JSON output
 
     def to_json(self, zone: str = "America/Sao_Paulo") -> dict[str, Any]:
         data = asdict(self)
+        del data["run"]
         data["at"] = self.at.astimezone(ZoneInfo(zone)).isoformat()
         return data
 
@@ -104,7 +106,8 @@ def collect(database: Database, workspace_id: str) -> list[Effect]:
     """What the flows did, from the rows the runner and the dispatcher wrote, in execution order."""
     keyed: list[tuple[datetime, str, str, int, Effect]] = []
 
-    def add(seq: int, effect: Effect) -> None:
+    def add(seq: int, effect: Effect, run: FlowRun) -> None:
+        effect = replace(effect, run=run.id)
         keyed.append((effect.at, effect.contact, effect.flow, seq, effect))
 
     def seq_of(item: OutboxItem | None) -> int:
@@ -137,6 +140,7 @@ def collect(database: Database, workspace_id: str) -> list[Effect]:
                         str(item.payload.get("template")),
                         {"reason": item.reason},
                     ),
+                    run,
                 )
         for message in session.scalars(select(Message).where(Message.workspace_id == ws)):
             run = runs.get(message.run_id or "")
@@ -165,6 +169,7 @@ def collect(database: Database, workspace_id: str) -> list[Effect]:
                     message.template if is_send else None,
                     detail,
                 ),
+                run,
             )
         for task in session.scalars(select(Task).where(Task.workspace_id == ws)):
             run = runs.get(task.run_id or "")
@@ -189,6 +194,7 @@ def collect(database: Database, workspace_id: str) -> list[Effect]:
                         "priority": task.priority,
                     },
                 ),
+                run,
             )
         for step in session.scalars(select(FlowRunStep).where(FlowRunStep.workspace_id == ws)):
             run = runs[step.run_id]
@@ -206,6 +212,7 @@ def collect(database: Database, workspace_id: str) -> list[Effect]:
                                 key,
                                 detail={key: step.detail[key]},
                             ),
+                            run,
                         )
             elif step.action in ("score", "exit"):
                 key = "points" if step.action == "score" else "reason"
@@ -219,6 +226,7 @@ def collect(database: Database, workspace_id: str) -> list[Effect]:
                         step.action,
                         detail={key: step.detail.get(key)},
                     ),
+                    run,
                 )
     keyed.sort(key=lambda k: k[:4])
     return [k[4] for k in keyed]
