@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -573,11 +573,7 @@ def test_sms_whatsapp_and_voice_never_go_out_in_quiet_hours(key: str) -> None:
     assert intrusive, "the flow should have sent at least one SMS, WhatsApp or call"
     for effect in intrusive:
         local = effect.at.astimezone(SP).time()
-        assert (
-            datetime.strptime("08:00", "%H:%M").time()
-            <= local
-            < datetime.strptime("20:00", "%H:%M").time()
-        ), (effect, local)
+        assert time(8, 0) <= local < time(20, 0), (effect, local)
 
 
 @pytest.mark.parametrize("key", REPLY_FLOWS)
