@@ -91,20 +91,32 @@ def db_upgrade(ctx: Context) -> None:
 @main.command()
 @click.option("--host", default=None, help="interface to listen on [JORNADA_HOST, 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="port [JORNADA_PORT, 8000]")
+@click.option(
+    "--worker/--no-worker", default=True, show_default=True,
+    help="run the scheduler in this process (use --no-worker with separate `jornada worker`s)",
+)
 @pass_context
-def serve(ctx: Context, host: str | None, port: int | None) -> None:
-    """Migrate the database, then serve the API until Ctrl-C."""
+def serve(ctx: Context, host: str | None, port: int | None, worker: bool) -> None:
+    """Migrate the database, then serve the API (and run due flow steps) until Ctrl-C."""
     import uvicorn
 
     from jornada.api import create_app
     from jornada.migrations import upgrade
+    from jornada.scheduler import Worker
 
     settings = ctx.settings
     upgrade(settings.database_url)
     app = create_app(settings, database=ctx.database)
     host, port = host or settings.host, port or settings.port
+    loop = Worker(ctx.database, SystemClock()) if worker else None
+    if loop is not None:
+        loop.start()
     console.print(f"Jornada listening on http://{host}:{port}  (Ctrl-C to stop)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        if loop is not None:
+            loop.stop()
 
 
 @main.group()

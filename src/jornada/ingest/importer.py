@@ -37,17 +37,21 @@ def import_messages(
     clock: Clock,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[int], None] | None = None,
+    trigger_flows: bool = False,
 ) -> ImportReport:
     """Ingest ``(where, message)`` pairs; ``where`` (e.g. ``file.csv:12``) labels any rejection.
 
-    Memory stays bounded by ``batch_size`` whatever the size of the source.
+    Memory stays bounded by ``batch_size`` whatever the size of the source. An
+    import is history: it enrols nobody in flows unless ``trigger_flows`` says so.
     """
     report = ImportReport()
     batch: list[dict[str, Any]] = []
     origins: list[str] = []
 
     def flush() -> None:
-        result = accept_messages(database, workspace, batch, received_at=clock.now())
+        result = accept_messages(
+            database, workspace, batch, received_at=clock.now(), trigger_flows=trigger_flows
+        )
         report.accepted += result.accepted
         report.duplicates += result.duplicates
         report.problems.extend(

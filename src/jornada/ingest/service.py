@@ -144,7 +144,12 @@ def _lock_workspace(session: Any, database: Database, workspace_id: str) -> None
 
 
 def store_records(
-    database: Database, workspace: WorkspaceRef, records: Sequence[EventRecord], *, now: datetime
+    database: Database,
+    workspace: WorkspaceRef,
+    records: Sequence[EventRecord],
+    *,
+    now: datetime,
+    trigger_flows: bool = True,
 ) -> tuple[int, int]:
     """Store new events and fold them into contacts in one transaction; returns (stored, duplicates).
 
@@ -198,7 +203,8 @@ def store_records(
                 for r, contact_id in zip(fresh, contact_ids, strict=True)
             ],
         )
-        Runner(session, workspace.id, now).on_events(fresh, contact_ids)
+        if trigger_flows:
+            Runner(session, workspace.id, now).on_events(fresh, contact_ids)
     return len(fresh), len(records) - len(fresh)
 
 
@@ -212,8 +218,13 @@ def accept_messages(
     default_type: str | None = None,
     context: dict[str, Any] | None = None,
     sizes: Sequence[int] | None = None,
+    trigger_flows: bool = True,
 ) -> IngestResult:
-    """Validate, deduplicate and store a batch of Segment messages; the valid part is always kept."""
+    """Validate, deduplicate and store a batch of Segment messages; the valid part is always kept.
+
+    ``trigger_flows=False`` is for history (imports): it builds profiles without
+    enrolling anyone in a flow, so a year-old order never messages a customer.
+    """
     records, rejected = validate_messages(
         messages,
         received_at=received_at,
@@ -222,7 +233,9 @@ def accept_messages(
         context=context,
         sizes=sizes,
     )
-    stored, duplicates = store_records(database, workspace, records, now=received_at)
+    stored, duplicates = store_records(
+        database, workspace, records, now=received_at, trigger_flows=trigger_flows
+    )
     return IngestResult(accepted=stored, duplicates=duplicates, rejected=rejected)
 
 
