@@ -92,7 +92,9 @@ def db_upgrade(ctx: Context) -> None:
 @click.option("--host", default=None, help="interface to listen on [JORNADA_HOST, 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="port [JORNADA_PORT, 8000]")
 @click.option(
-    "--worker/--no-worker", default=True, show_default=True,
+    "--worker/--no-worker",
+    default=True,
+    show_default=True,
     help="run the scheduler in this process (use --no-worker with separate `jornada worker`s)",
 )
 @pass_context
