@@ -27,9 +27,9 @@ FLOW = FlowDocument.model_validate({
     "key": "crash-test", "name": "Crash test", "trigger": {"event": "Go"},
     "steps": [
         {"id": "a", "send": {"channel": "email", "template": "t", "purpose": "transactional"}},
-        {"id": "w1", "wait": "1m"},
+        {"id": "w1", "wait": "1s"},
         {"id": "b", "send": {"channel": "push", "template": "t", "purpose": "transactional"}},
-        {"id": "w2", "wait": "1m"},
+        {"id": "w2", "wait": "1s"},
         {"id": "c", "send": {"channel": "email", "template": "t", "purpose": "transactional"}},
     ],
 })
