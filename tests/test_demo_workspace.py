@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from jornada.contacts import Contact, Order
 from jornada.db import Database
 from jornada.events import Event
+from jornada.flows import FlowRun, FlowVersion
 from tests.support.server import start_server
 from tests.test_cli import jornada
 
@@ -39,11 +40,20 @@ def test_demo_seeds_once_then_serves_a_tracked_event(tmp_path: Path) -> None:
         )
         orders = session.scalar(select(func.count()).select_from(Order))
         events = session.scalar(select(func.count()).select_from(Event))
+        flows = session.scalar(
+            select(func.count()).select_from(FlowVersion).where(FlowVersion.active.is_(True))
+        )
+        running = session.scalar(
+            select(func.count()).select_from(FlowRun).where(FlowRun.status == "active")
+        )
     assert people == 300
     assert orders is not None
     assert orders > 0
     assert events is not None
     assert events > 300 * 5
+    assert flows == 15
+    assert running is not None
+    assert running > 0
 
     server = start_server(url, tmp_path / "serve.log")
     try:

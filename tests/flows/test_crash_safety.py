@@ -23,16 +23,41 @@ from tests.conftest import Shop
 
 RUNS = 1000
 EXPECTED = ["enter", "send", "wait", "send", "wait", "send", "exit"]
-FLOW = FlowDocument.model_validate({
-    "key": "crash-test", "name": "Crash test", "trigger": {"event": "Go"},
-    "steps": [
-        {"id": "a", "send": {"channel": "email", "template": "t", "purpose": "transactional"}},
-        {"id": "w1", "wait": "1s"},
-        {"id": "b", "send": {"channel": "push", "template": "t", "purpose": "transactional"}},
-        {"id": "w2", "wait": "1s"},
-        {"id": "c", "send": {"channel": "email", "template": "t", "purpose": "transactional"}},
-    ],
-})
+FLOW = FlowDocument.model_validate(
+    {
+        "key": "crash-test",
+        "name": "Crash test",
+        "trigger": {"event": "Go"},
+        "steps": [
+            {
+                "id": "a",
+                "send": {
+                    "channel": "email",
+                    "template": "order-confirmation",
+                    "purpose": "transactional",
+                },
+            },
+            {"id": "w1", "wait": "1s"},
+            {
+                "id": "b",
+                "send": {
+                    "channel": "push",
+                    "template": "reactivation-push",
+                    "purpose": "transactional",
+                },
+            },
+            {"id": "w2", "wait": "1s"},
+            {
+                "id": "c",
+                "send": {
+                    "channel": "email",
+                    "template": "order-delivered",
+                    "purpose": "transactional",
+                },
+            },
+        ],
+    }
+)
 
 
 def enrol(database: Database, shop: Shop) -> None:
@@ -40,29 +65,49 @@ def enrol(database: Database, shop: Shop) -> None:
     past = datetime.now(UTC) - timedelta(hours=2)
     with database.write() as session:
         install(session, shop.ref.id, FLOW, now=past)
-    people = [{"type": "identify", "userId": f"u{i}", "timestamp": past.isoformat(),
-               "traits": {"email": f"u{i}@loja.com"}} for i in range(RUNS)]
-    go = [{"type": "track", "userId": f"u{i}", "event": "Go", "timestamp": past.isoformat()}
-          for i in range(RUNS)]
+    people = [
+        {
+            "type": "identify",
+            "userId": f"u{i}",
+            "timestamp": past.isoformat(),
+            "traits": {"email": f"u{i}@loja.com"},
+        }
+        for i in range(RUNS)
+    ]
+    go = [
+        {"type": "track", "userId": f"u{i}", "event": "Go", "timestamp": past.isoformat()}
+        for i in range(RUNS)
+    ]
     for start in range(0, RUNS, 500):
-        accept_messages(database, shop.ref, people[start:start + 500] + go[start:start + 500],
-                        received_at=past)
+        accept_messages(
+            database,
+            shop.ref,
+            people[start : start + 500] + go[start : start + 500],
+            received_at=past,
+        )
 
 
 def start_worker(url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "jornada", "worker", "--idle", "0.05"],
         env={**os.environ, "JORNADA_DATABASE_URL": url},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
 def pending(database: Database, shop: Shop) -> int:
     with database.read() as session:
-        runs = session.scalar(select(func.count()).select_from(FlowRun).where(
-            FlowRun.workspace_id == shop.ref.id, FlowRun.status == "active"))
-        items = session.scalar(select(func.count()).select_from(OutboxItem).where(
-            OutboxItem.workspace_id == shop.ref.id, OutboxItem.status == "pending"))
+        runs = session.scalar(
+            select(func.count())
+            .select_from(FlowRun)
+            .where(FlowRun.workspace_id == shop.ref.id, FlowRun.status == "active")
+        )
+        items = session.scalar(
+            select(func.count())
+            .select_from(OutboxItem)
+            .where(OutboxItem.workspace_id == shop.ref.id, OutboxItem.status == "pending")
+        )
     return (runs or 0) + (items or 0)
 
 
@@ -75,12 +120,15 @@ def assert_exactly_once(database: Database, shop: Shop) -> None:
             .order_by(FlowRunStep.run_id, FlowRunStep.seq)
         ):
             logs.setdefault(run_id, []).append(action)
-        statuses = Counter(session.scalars(select(OutboxItem.status).where(
-            OutboxItem.workspace_id == shop.ref.id)))
-        per_item = Counter(session.scalars(select(Message.outbox_id).where(
-            Message.workspace_id == shop.ref.id)))
-        runs = Counter(session.scalars(select(FlowRun.status).where(
-            FlowRun.workspace_id == shop.ref.id)))
+        statuses = Counter(
+            session.scalars(select(OutboxItem.status).where(OutboxItem.workspace_id == shop.ref.id))
+        )
+        per_item = Counter(
+            session.scalars(select(Message.outbox_id).where(Message.workspace_id == shop.ref.id))
+        )
+        runs = Counter(
+            session.scalars(select(FlowRun.status).where(FlowRun.workspace_id == shop.ref.id))
+        )
     assert runs == {"completed": RUNS}
     assert len(logs) == RUNS
     assert all(actions == EXPECTED for actions in logs.values())
@@ -89,7 +137,9 @@ def assert_exactly_once(database: Database, shop: Shop) -> None:
     assert set(per_item.values()) == {1}
 
 
-def kill_and_restart(url: str, database: Database, shop: Shop, workers: int, rng: random.Random) -> int:
+def kill_and_restart(
+    url: str, database: Database, shop: Shop, workers: int, rng: random.Random
+) -> int:
     """Start workers, SIGKILL them at a random moment once they are working, five times over;
     then let fresh workers finish. Returns how many kills landed while work remained."""
     kills = 0

@@ -227,3 +227,40 @@ def test_a_run_keeps_its_version_when_the_flow_changes(database: Database, shop:
         run = session.scalars(select(FlowRun)).one()
         assert run.flow_version_id != second.id
     assert [c for c, _ in messages(database, shop)] == ["email", "whatsapp"]
+
+
+def test_sandbox_messages_are_rendered_from_the_templates(database: Database, shop: Shop) -> None:
+    """The email has the cart's items, value and link; the missing first name falls back."""
+    setup(database, shop)
+    send(
+        database,
+        shop,
+        T0 - timedelta(minutes=5),
+        customer(),
+        {
+            "type": "track",
+            "userId": "ana",
+            "event": "Product Added",
+            "properties": {
+                "product_id": "p1",
+                "name": "Caneca Azul",
+                "price": "39.90",
+                "quantity": 2,
+            },
+        },
+    )
+    send(database, shop, T0, checkout())
+    ticks(database, T0 + timedelta(hours=1))
+    with database.read() as session:
+        email, whatsapp = session.scalars(select(Message).order_by(Message.id)).all()
+        items = {i.channel: i for i in session.scalars(select(OutboxItem))}
+    assert email.subject == "Você esqueceu 1 item no carrinho"
+    assert "Caneca Azul: R$ 39,90" in email.body
+    assert "Total: R$ 199,90" in email.body
+    assert 'href="https://loja.test/c/1"' in email.body
+    assert email.body.startswith("<p>Olá, seu carrinho está guardado:</p>")
+    assert whatsapp.body == (
+        "Oi, tudo bem! Seu carrinho de R$ 199,90 ainda está te esperando: https://loja.test/c/1"
+    )
+    # the shop has no URL configured yet: reported, as the missing first name is
+    assert items["email"].reason == "fell back on contact.traits.first_name, shop.url"

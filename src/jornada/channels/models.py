@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jornada.db import Base, UTCDateTime, WorkspaceScoped
@@ -31,3 +31,16 @@ class Message(WorkspaceScoped, Base):
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # sent | delivered | opened | clicked | failed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StoredTemplate(WorkspaceScoped, Base):
+    """A workspace's own version of a template; it replaces the library's one of the same id."""
+
+    __tablename__ = "templates"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id", "template_id"),)
+
+    template_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,16 +6,20 @@ never sent and never dropped; a suppressed or deferred one says why.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
+from jornada.channels.catalog import template_for
 from jornada.channels.models import Message
 from jornada.channels.policy import Allow, Defer, Recipient, gate
+from jornada.channels.templates import TemplateError, render
 from jornada.contacts import Contact
+from jornada.contacts.queries import contact_view
 from jornada.outbox import OutboxItem
+from jornada.workspaces import Workspace
 
 
 def _recipient(contact: Contact) -> Recipient:
@@ -35,12 +39,6 @@ def _address(channel: str, contact: Contact) -> str | None:
     return contact.id
 
 
-def coupon_code(prefix: str, key: str) -> str:
-    """A unique, unguessable-enough code derived from the effect's idempotency key."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:8].upper()
-    return f"{prefix}-{digest}"
-
-
 def record_effect(session: Session, item: OutboxItem, contact: Contact, now: datetime) -> None:
     """Coupons, webhooks and team notifications, recorded as the sandbox's messages."""
     _record(session, item, contact, now, _body(item))
@@ -50,13 +48,27 @@ def record_effect(session: Session, item: OutboxItem, contact: Contact, now: dat
 def _body(item: OutboxItem) -> str:
     payload: dict[str, Any] = item.payload
     if item.kind == "coupon":
-        return coupon_code(str(payload.get("prefix", "VIP")), item.idempotency_key)
+        return str((payload.get("coupon") or {}).get("code", ""))
     if item.kind == "webhook":
         return f"POST {payload.get('url')}"
     return str(payload.get("message", item.kind))
 
 
-def send(session: Session, item: OutboxItem, contact: Contact, now: datetime) -> None:
+def variables(item: OutboxItem, contact: Contact, shop: Workspace) -> dict[str, Any]:
+    """What a template may use: the contact, the triggering event, a coupon, the shop."""
+    payload = item.payload
+    return {
+        "contact": orjson.loads(orjson.dumps(contact_view(contact), default=str)),
+        "trigger": payload.get("trigger") or {},
+        "coupon": payload.get("coupon") or {},
+        "shop": {"name": shop.name, "url": (shop.url or "").rstrip("/")},
+    }
+
+
+def send(
+    session: Session, item: OutboxItem, contact: Contact, shop: Workspace, now: datetime
+) -> None:
+    """Gate, render and store one message; a refusal or a broken template is recorded, never lost."""
     channel = item.channel or "email"
     verdict = gate(channel, str(item.payload.get("purpose", "marketing")), _recipient(contact), now)
     if isinstance(verdict, Defer):
@@ -66,11 +78,36 @@ def send(session: Session, item: OutboxItem, contact: Contact, now: datetime) ->
     if not isinstance(verdict, Allow):
         item.status, item.reason, item.processed_at = "suppressed", verdict.reason, now
         return
-    _record(session, item, contact, now, f"[{item.payload.get('template')}]")
+    template_id = str(item.payload.get("template"))
+    template = template_for(session, item.workspace_id, template_id)
+    if template is None:
+        item.status, item.reason, item.processed_at = "failed", f"no template {template_id!r}", now
+        return
+    try:
+        rendered = render(
+            template,
+            variables(item, contact, shop),
+            locale=contact.locale or "pt_BR",
+            timezone=contact.timezone,
+        )
+    except TemplateError as exc:
+        item.status, item.reason, item.processed_at = "failed", exc.message[:200], now
+        return
+    _record(session, item, contact, now, rendered.body, subject=rendered.subject)
+    if rendered.missing:
+        item.reason = f"fell back on {', '.join(rendered.missing)}"[:200]
     done(item, now)
 
 
-def _record(session: Session, item: OutboxItem, contact: Contact, now: datetime, body: str) -> None:
+def _record(
+    session: Session,
+    item: OutboxItem,
+    contact: Contact,
+    now: datetime,
+    body: str,
+    *,
+    subject: str | None = None,
+) -> None:
     channel = item.channel or item.kind
     session.add(
         Message(
@@ -83,7 +120,7 @@ def _record(session: Session, item: OutboxItem, contact: Contact, now: datetime,
             purpose=str(item.payload.get("purpose", "transactional")),
             provider="sandbox",
             to_address=_address(channel, contact),
-            subject=None,
+            subject=subject,
             body=body,
             status="sent",
             created_at=now,

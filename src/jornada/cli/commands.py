@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +132,16 @@ def workspace() -> None:
 @click.argument("name")
 @click.option("--timezone", default=None, help="IANA zone [JORNADA_DEFAULT_TIMEZONE]")
 @click.option("--currency", default=None, help="ISO 4217 code [JORNADA_DEFAULT_CURRENCY]")
+@click.option("--url", default=None, help="the shop's address, used in message links")
 @click.option("--json", "as_json", is_flag=True, help="print id, name and keys as JSON")
 @pass_context
 def workspace_create(
-    ctx: Context, name: str, timezone: str | None, currency: str | None, as_json: bool
+    ctx: Context,
+    name: str,
+    timezone: str | None,
+    currency: str | None,
+    url: str | None,
+    as_json: bool,
 ) -> None:
     """Create workspace NAME and print its keys (shown once: they are stored hashed)."""
     with ctx.database.write() as session:
@@ -143,6 +151,7 @@ def workspace_create(
             now=SystemClock().now(),
             timezone=timezone or ctx.settings.default_timezone,
             currency=currency or ctx.settings.default_currency,
+            url=url,
         )
     if as_json:
         click.echo(
@@ -280,19 +289,28 @@ def _existing_demo(ctx: Context, name: str, keys_file: Path) -> dict[str, str] |
     return keys
 
 
+DEMO_URL = "https://loja-demo.jornada.dev"
+LIVE_WINDOW = timedelta(days=2)  # the demo's last days go through the flows, as if live
+
+
 def _seed_demo(
     ctx: Context, name: str, keys_file: Path, *, contacts: int, seed: int
 ) -> dict[str, str]:
+    """History as an import (no flow fires for it), then the library, then the last two days live."""
     from jornada.demo import demo_messages
+    from jornada.flows import install, library_flows
+    from jornada.ingest import accept_messages
 
     clock = SystemClock()
+    now = clock.now()
     with ctx.database.write() as session:
         created = create_workspace(
             session,
             name,
-            now=clock.now(),
+            now=now,
             timezone=ctx.settings.default_timezone,
             currency=ctx.settings.default_currency,
+            url=DEMO_URL,
         )
     keys = {
         "id": created.id,
@@ -304,19 +322,30 @@ def _seed_demo(
     keys_file.write_text(json.dumps(keys, indent=2))
     keys_file.chmod(0o600)
     target = ctx.workspace(name)
-    with _progress(None, "demo events") as progress:
+    messages = list(demo_messages(now, seed=seed, contacts=contacts))
+    cut = now - LIVE_WINDOW
+    history = [m for m in messages if datetime.fromisoformat(m["timestamp"]) < cut]
+    recent = [m for m in messages if datetime.fromisoformat(m["timestamp"]) >= cut]
+    with _progress(None, "demo history") as progress:
         task = progress.add_task("seed", total=None)
         report = import_messages(
             ctx.database,
             target,
-            (
-                (f"demo message {i}", m)
-                for i, m in enumerate(demo_messages(clock.now(), seed=seed, contacts=contacts))
-            ),
+            ((f"demo message {i}", m) for i, m in enumerate(history)),
             clock=clock,
             on_batch=lambda n: progress.advance(task, n),
         )
-    console.print(f"seeded {report.accepted:,} events for {contacts:,} contacts")
+    with ctx.database.write() as session:
+        for doc in library_flows():
+            install(session, target.id, doc, now=cut)
+    for moment, group in groupby(recent, key=lambda m: m["timestamp"]):
+        accept_messages(
+            ctx.database, target, list(group), received_at=datetime.fromisoformat(moment)
+        )
+    console.print(
+        f"seeded {report.accepted + len(recent):,} events for {contacts:,} contacts; the 15 library "
+        f"flows are installed and ran over the last {LIVE_WINDOW.days} days"
+    )
     for problem in report.problems[:10]:
         console.print(f"  [yellow]{problem.where}: {problem.reason}[/yellow]")
     return keys

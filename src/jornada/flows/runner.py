@@ -8,6 +8,7 @@ retry replays the same decisions with the same keys.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -52,6 +53,11 @@ def expected_next_order_at(contact: Contact) -> datetime | None:
     if first is None or last is None or count < 2:
         return None
     return last + (last - first) / (count - 1)
+
+
+def coupon_code(prefix: str, key: str) -> str:
+    """A unique code for one coupon step of one run: prefix plus 8 hex digits of its key's hash."""
+    return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:8].upper()}"
 
 
 def contact_facts(
@@ -405,6 +411,16 @@ class Runner:
             return
         seq = self._log(run, decision.step_id, _ACTION[type(decision)], _detail(decision))
         key = f"{run.id}:{seq}"
+        if isinstance(decision, IssueCoupon):
+            # the code is fixed now, so the messages that follow can quote it
+            run.vars = {
+                **run.vars,
+                "coupon": {
+                    "code": coupon_code(decision.prefix, key),
+                    "discount": decision.discount,
+                    "expires_at": decision.expires_at.isoformat(),
+                },
+            }
         if isinstance(decision, UpdateContact):
             update_contact(
                 self.session,
@@ -426,6 +442,7 @@ class Runner:
                 **_detail(decision),
                 "flow": flow.key,
                 "trigger": run.vars.get("trigger", {}),
+                "coupon": run.vars.get("coupon"),
             }
             enqueue(
                 self.session,

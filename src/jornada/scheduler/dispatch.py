@@ -12,6 +12,7 @@ from jornada.channels.sandbox import done, record_effect, send
 from jornada.contacts import Contact
 from jornada.crm.actions import create_task
 from jornada.outbox import OutboxItem
+from jornada.workspaces import Workspace
 
 
 def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> None:
@@ -20,11 +21,17 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
         return
     ids = sorted({i.contact_id for i in items})
     contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+    shops = {
+        w.id: w
+        for w in session.scalars(
+            select(Workspace).where(Workspace.id.in_(sorted({i.workspace_id for i in items})))
+        )
+    }
     for item in items:
         contact = contacts[item.contact_id]
         item.attempts += 1
         if item.kind == "send":
-            send(session, item, contact, now)
+            send(session, item, contact, shops[item.workspace_id], now)
         elif item.kind == "task":
             create_task(session, item, contact, now)
             done(item, now)

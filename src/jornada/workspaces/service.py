@@ -36,6 +36,7 @@ def create_workspace(
     now: datetime,
     timezone: str = "America/Sao_Paulo",
     currency: str = "BRL",
+    url: str | None = None,
 ) -> CreatedWorkspace:
     """Create a workspace with one write key and one secret key; keys are stored hashed."""
     if not _NAME.match(name):
@@ -47,10 +48,17 @@ def create_workspace(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidInput(f"unknown time zone {timezone!r}", field="timezone") from exc
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise InvalidInput("the shop URL starts with https:// (or http://)", field="url")
     if session.scalar(select(Workspace.id).where(Workspace.name == name)) is not None:
         raise Conflict(f"workspace {name!r} already exists", field="name")
     workspace = Workspace(
-        id=new_id(), name=name, timezone=timezone, currency=currency.upper(), created_at=now
+        id=new_id(),
+        name=name,
+        timezone=timezone,
+        currency=currency.upper(),
+        url=url,
+        created_at=now,
     )
     session.add(workspace)
     session.flush()
