@@ -1,4 +1,4 @@
-"""The Olist reader: an export in Olist's CSV layout becomes the Segment messages a store would send."""
+"""The Olist reader: an export in Olist's CSV layout becomes the Segment messages a shop sends."""
 
 from __future__ import annotations
 
@@ -26,13 +26,19 @@ c2,u2,20231,rio de janeiro,RJ
 c3a,u3,35182,timoteo,MG
 c3b,u3,35182,timoteo,MG
 """
-ORDERS = """\
-order_id,customer_id,order_status,order_purchase_timestamp,order_approved_at,order_delivered_carrier_date,order_delivered_customer_date,order_estimated_delivery_date
-o1,c1,delivered,2018-02-15 10:15:00,2018-02-16 09:00:00,2018-02-17 14:00:00,2018-02-21 16:30:00,2018-03-05 00:00:00
-o2,c2,canceled,2017-07-09 21:57:05,,,,2017-08-01 00:00:00
-o3,c3a,shipped,2018-03-01 08:00:00,2018-03-01 08:10:00,2018-03-02 09:00:00,,2018-03-20 00:00:00
-o4,c3b,delivered,2018-05-02 12:00:00,2018-05-02 12:05:00,2018-05-03 10:00:00,2018-05-09 15:00:00,2018-05-25 00:00:00
-"""
+ORDERS = "\n".join(
+    (
+        "order_id,customer_id,order_status,order_purchase_timestamp,order_approved_at,order_delivered_carrier_date,order_delivered_customer_date,order_estimated_delivery_date",
+        "o1,c1,delivered,2018-02-15 10:15:00,2018-02-16 09:00:00,"
+        "2018-02-17 14:00:00,2018-02-21 16:30:00,2018-03-05 00:00:00",
+        "o2,c2,canceled,2017-07-09 21:57:05,,,,2017-08-01 00:00:00",
+        "o3,c3a,shipped,2018-03-01 08:00:00,2018-03-01 08:10:00,"
+        "2018-03-02 09:00:00,,2018-03-20 00:00:00",
+        "o4,c3b,delivered,2018-05-02 12:00:00,2018-05-02 12:05:00,"
+        "2018-05-03 10:00:00,2018-05-09 15:00:00,2018-05-25 00:00:00",
+        "",
+    )
+)
 ITEMS = """\
 order_id,order_item_id,product_id,seller_id,shipping_limit_date,price,freight_value
 o1,1,p-shampoo,s1,2018-02-21 10:15:00,49.90,8.72
@@ -113,7 +119,7 @@ def load_generator() -> ModuleType:
 
 
 def test_boleto_order_with_two_units_yields_exact_events_in_time_order(tmp_path: Path) -> None:
-    """A person's identify, then their order's events earliest first, São Paulo offsets across DST's end."""
+    """Identify, then the order's events earliest first, with São Paulo offsets across DST's end."""
     # given: o1 bought in summer time (-02:00) on 2018-02-15, delivered after DST ended (-03:00)
     export = write_export(tmp_path, TABLES)
     # when
@@ -214,7 +220,7 @@ def test_boleto_order_with_two_units_yields_exact_events_in_time_order(tmp_path:
 def test_canceled_unapproved_boleto_order_is_cancelled_and_its_boleto_expires(
     tmp_path: Path,
 ) -> None:
-    """A canceled order never approved: cancelled a second after purchase, its boleto expires at the due date's end."""
+    """Canceled, never approved: cancelled 1 s after purchase, boleto expires at due day's end."""
     # given: o2 canceled, no approval, one boleto of 35.0, no items, no review
     export = write_export(tmp_path, TABLES)
     # when
@@ -259,7 +265,7 @@ def test_canceled_unapproved_boleto_order_is_cancelled_and_its_boleto_expires(
 
 
 def test_repeat_buyer_across_two_customer_ids_is_identified_once(tmp_path: Path) -> None:
-    """Two customer_ids of one customer_unique_id: one identify, before the first order; both orders are theirs."""
+    """Two customer_ids of one customer_unique_id: one identify, before their first order."""
     # given: c3a and c3b are both u3; o3 is c3a's, o4 is c3b's
     export = write_export(tmp_path, TABLES)
     # when
@@ -296,8 +302,8 @@ def test_repeat_buyer_across_two_customer_ids_is_identified_once(tmp_path: Path)
 def test_unreadable_rows_are_reported_with_file_line_and_column_and_the_rest_is_read(
     tmp_path: Path,
 ) -> None:
-    """Bad cells and an unknown customer are reported by file, physical line and column; other rows still come out."""
-    # given: a bad payment value, a review score after a two-line comment, an unknown customer, a bad date
+    """Unreadable rows are reported by file, physical line and column; the rest still comes out."""
+    # given: a bad payment value, a bad score after a two-line comment, unknown customer, bad date
     tables = {
         **TABLES,
         "olist_order_payments_dataset": PAYMENTS + "o3,2,voucher,1,abc\n",
@@ -348,7 +354,7 @@ def test_gzipped_tables_read_the_same_as_plain_ones(tmp_path: Path) -> None:
 
 
 def test_missing_orders_table_names_the_directory_and_the_expected_files(tmp_path: Path) -> None:
-    """Without an orders table both functions fail at once, saying where and which files were looked for."""
+    """Without an orders table both functions fail at once, naming directory and expected files."""
     # given
     export = write_export(tmp_path, {"olist_customers_dataset": CUSTOMERS})
     # when / then
@@ -358,12 +364,12 @@ def test_missing_orders_table_names_the_directory_and_the_expected_files(tmp_pat
         f"{export} is not a complete Olist export: expected olist_orders_dataset.csv "
         "(or olist_orders_dataset.csv.gz)"
     )
-    with pytest.raises(FileNotFoundError, match="olist_orders_dataset.csv"):
+    with pytest.raises(FileNotFoundError, match=r"olist_orders_dataset\.csv"):
         count_orders(export)
 
 
 def test_optional_tables_may_be_missing(tmp_path: Path) -> None:
-    """With only orders and customers, orders still come out, without products, payments or reviews."""
+    """With only orders and customers, orders come out without products, payments or reviews."""
     # given
     export = write_export(
         tmp_path, {"olist_customers_dataset": CUSTOMERS, "olist_orders_dataset": ORDERS}
@@ -390,7 +396,7 @@ def test_optional_tables_may_be_missing(tmp_path: Path) -> None:
 
 @pytest.mark.olist
 def test_real_olist_sample_reads_completely() -> None:
-    """The real 8,135-order sample: every order, one identify per person, totals equal to Olist's payments."""
+    """The real 8,135-order sample: all orders, one identify per person, totals = payments."""
     # given
     if not SAMPLE.exists():
         message = f"Olist sample not found at {SAMPLE}: the real-data reader test cannot run"
@@ -421,7 +427,7 @@ def test_real_olist_sample_reads_completely() -> None:
 
 
 def test_generated_layout_reads_without_problems(tmp_path: Path) -> None:
-    """bench/olist_gen.py writes an Olist layout the reader takes whole, with the orders asked for."""
+    """bench/olist_gen.py writes an Olist layout the reader takes whole, with the orders asked."""
     # given
     generator = load_generator()
     generator.generate(tmp_path / "plain", 300, seed=3)

@@ -1,6 +1,7 @@
 """The ``jornada`` command line."""
 
 from jornada.cli import flows_commands as _flows_commands  # noqa: F401 - registers its commands
+from jornada.cli import templates_commands as _templates_commands  # noqa: F401 - same
 from jornada.cli.commands import main
 
 __all__ = ["main"]

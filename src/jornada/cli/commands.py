@@ -22,6 +22,8 @@ from jornada.ingest.importer import ImportReport, import_messages
 from jornada.workspaces import WorkspaceRef, create_workspace, get_workspace_by_name
 
 console = Console(stderr=True)
+if not console.is_terminal:
+    console.width = 160  # piped or captured output: do not squeeze tables into 80 columns
 
 
 class Context:

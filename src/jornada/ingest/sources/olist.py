@@ -356,7 +356,9 @@ def read_olist(directory: Path, problems: list[RowProblem]) -> Iterator[dict[str
 
     Rows that cannot be read are appended to ``problems`` and left out; the
     rest still comes out. Raises ``FileNotFoundError`` at once, before any
-    reading, when the orders or customers table is missing.
+    reading, when the orders or customers table is missing, and
+    ``InvalidInput`` while reading when a table's header lacks a column the
+    events need (a wrong file, not a bad row).
     """
     orders, customers = _required_tables(directory)
     return _messages(directory, orders, customers, problems)
