@@ -109,6 +109,10 @@ PLACE_WEIGHTS = [p[4] for p in PLACES]
 STATUSES = ("delivered", "shipped", "canceled", "unavailable", "invoiced", "processing", "created")
 STATUS_WEIGHTS = (9702, 111, 63, 61, 31, 30, 2)
 
+# Brazilians shop in the evening more than at dawn
+HOURS = (2, 1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 7, 7, 8, 8, 8, 7, 7, 8, 9, 9, 8, 5)
+
+
 SCORES = (5, 4, 3, 2, 1)
 SCORE_WEIGHTS = (58, 19, 8, 3, 12)
 TITLES = ("Recomendo", "Muito bom", "Ótimo produto", "Não recebi", "Péssimo", "Bom")
@@ -314,11 +318,10 @@ def _orders(
             )
 
         if rng.random() < 0.992:
-            for _ in range(2 if rng.random() < 0.005 else 1):
-                # a few review ids are reused for the next order, as in Olist
-                review_id = (
-                    previous_review if previous_review and rng.random() < 0.008 else _id(rng)
-                )
+            for k in range(2 if rng.random() < 0.005 else 1):
+                # a few review ids are reused for the next order, as in Olist (never twice in one)
+                reuse = k == 0 and previous_review and rng.random() < 0.008
+                review_id = previous_review if reuse else _id(rng)
                 previous_review = review_id
                 happy = delivered is not None
                 score = rng.choices(SCORES, SCORE_WEIGHTS if happy else (10, 5, 10, 10, 65))[0]
@@ -337,10 +340,6 @@ def _orders(
                         _stamp(answered),
                     ),
                 )
-
-
-# Brazilians shop in the evening more than at dawn
-HOURS = (2, 1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 7, 7, 8, 8, 8, 7, 7, 8, 9, 9, 8, 5)
 
 
 def main() -> None:

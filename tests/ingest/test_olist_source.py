@@ -440,6 +440,7 @@ def test_generated_layout_reads_without_problems(tmp_path: Path) -> None:
     assert Counter(m.get("event") for m in plain)["Order Completed"] == 300
     assert count_orders(tmp_path / "plain") == count_orders(tmp_path / "gz") == 300
     assert gzipped == plain
+    assert len({m["messageId"] for m in plain}) == len(plain)
     header = (tmp_path / "plain" / "olist_orders_dataset.csv").read_text(encoding="utf-8")
     assert header.startswith(ORDERS.splitlines()[0] + "\n")
 

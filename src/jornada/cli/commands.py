@@ -65,6 +65,9 @@ class JornadaGroup(click.Group):
             where = f" ({exc.field})" if exc.field else ""
             console.print(f"[red]error{where}:[/red] {exc.message}")
             sys.exit(1)
+        except FileNotFoundError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            sys.exit(1)
 
 
 @click.group(cls=JornadaGroup)

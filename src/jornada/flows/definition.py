@@ -54,6 +54,11 @@ class Session(_Strict):
     longer_than: Duration | None = None
     idle: Duration = timedelta(minutes=30)
 
+    @property
+    def lookback(self) -> timedelta:
+        """How far back a session is traced: longer sessions are not told apart."""
+        return timedelta(hours=12)
+
 
 class EventTrigger(_Strict):
     """Enrol when an event arrives; ``where`` filters on its properties and the contact."""

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jornada.contacts import Contact, update_contact
@@ -97,6 +97,42 @@ def contact_facts(
     )
 
 
+def _pattern_holds(
+    trigger: EventTrigger,
+    record: EventRecord,
+    history: Sequence[tuple[str | None, datetime, dict[str, Any]]],
+) -> bool:
+    """The trigger's repeat / session pattern over the contact's recent events (oldest first)."""
+    if trigger.repeat is None and trigger.session is None:
+        return True
+    rows = [row for row in history if row[1] <= record.timestamp]
+    if trigger.repeat is not None:
+        r = trigger.repeat
+        same = record.properties.get(r.same) if r.same else None
+        hits = [
+            row
+            for row in rows
+            if row[0] == record.event
+            and row[1] >= record.timestamp - r.within
+            and (r.same is None or row[2].get(r.same) == same)
+        ]
+        if len(hits) < r.times:
+            return False
+    if trigger.session is not None:
+        sess = trigger.session
+        start = record.timestamp
+        for row in reversed(rows):
+            if start - row[1] > sess.idle:
+                break
+            start = row[1]
+        count = sum(row[0] == record.event for row in rows if row[1] >= start)
+        long_enough = sess.longer_than is not None and record.timestamp - start > sess.longer_than
+        many = sess.min_events is not None and count >= sess.min_events
+        if not (long_enough or many):
+            return False
+    return True
+
+
 class Runner:
     """Moves runs of one workspace within one session (one transaction)."""
 
@@ -104,10 +140,16 @@ class Runner:
         self.session = session
         self.workspace_id = workspace_id
         self.now = now
+        self._last_entered: dict[tuple[str, str], datetime] = {}
 
     # -- events ---------------------------------------------------------------------------
     def on_events(self, records: Sequence[EventRecord], contact_ids: Sequence[str]) -> None:
-        """Let stored events enrol, resume, convert or end runs."""
+        """Let stored events enrol, resume, convert or end runs.
+
+        What the batch needs (contacts, their active runs, when they last entered
+        each flow, their recent events for session and repeat triggers) is read
+        with one query each, and new rows are flushed once at the end.
+        """
         flows = CATALOG.active(self.session, self.workspace_id)
         if not flows:
             return
@@ -123,28 +165,47 @@ class Runner:
         if not todo:
             return
         contacts = self._contacts({cid for _, cid in todo})
+        ids = sorted(contacts)
         runs: dict[str, list[FlowRun]] = defaultdict(list)
         for run in self.session.scalars(
             select(FlowRun).where(
                 FlowRun.workspace_id == self.workspace_id,
-                FlowRun.contact_id.in_(sorted(contacts)),
+                FlowRun.contact_id.in_(ids),
                 FlowRun.status == "active",
             )
         ):
             runs[run.contact_id].append(run)
-        for record, cid in todo:
-            contact = contacts[cid]
-            for run in list(runs[cid]):
-                if run.status != "active":
-                    continue
-                self._on_event(
-                    CATALOG.version(self.session, run.flow_version_id), run, contact, record
-                )
-            for flow in flows:
-                trigger = flow.doc.trigger
-                if isinstance(trigger, EventTrigger) and record.event in trigger.events:
+        self._last_entered = {
+            (cid, key): at
+            for cid, key, at in self.session.execute(
+                select(FlowRun.contact_id, FlowRun.flow_key, func.max(FlowRun.entered_at))
+                .where(FlowRun.workspace_id == self.workspace_id, FlowRun.contact_id.in_(ids))
+                .group_by(FlowRun.contact_id, FlowRun.flow_key)
+            )
+        }
+        patterns = [
+            f.doc.trigger
+            for f in flows
+            if isinstance(f.doc.trigger, EventTrigger)
+            and (f.doc.trigger.repeat or f.doc.trigger.session)
+        ]
+        history = self._recent(ids, todo[0][0].timestamp, todo[-1][0].timestamp, patterns)
+        with self.session.no_autoflush:
+            for record, cid in todo:
+                contact = contacts[cid]
+                for run in list(runs[cid]):
+                    if run.status == "active":
+                        self._on_event(
+                            CATALOG.version(self.session, run.flow_version_id), run, contact, record
+                        )
+                for flow in flows:
+                    trigger = flow.doc.trigger
+                    if not (isinstance(trigger, EventTrigger) and record.event in trigger.events):
+                        continue
                     facts = contact_facts(contact, record.properties, now=self.now)
-                    if evaluate(trigger.where, facts) and self._pattern_holds(trigger, cid, record):
+                    if evaluate(trigger.where, facts) and _pattern_holds(
+                        trigger, record, history.get(cid, [])
+                    ):
                         started = self.enrol(
                             flow,
                             contact,
@@ -154,50 +215,31 @@ class Runner:
                         )
                         if started is not None:
                             runs[cid].append(started)
+        self.session.flush()
 
-    def _pattern_holds(self, trigger: EventTrigger, contact_id: str, record: EventRecord) -> bool:
-        """The trigger's repeat / session pattern, over the contact's recent events."""
-        if trigger.repeat is None and trigger.session is None:
-            return True
+    def _recent(
+        self, ids: Sequence[str], first: datetime, last: datetime, patterns: Sequence[EventTrigger]
+    ) -> dict[str, list[tuple[str | None, datetime, dict[str, Any]]]]:
+        """The contacts' events in the window any session/repeat trigger looks at, per contact."""
+        if not patterns:
+            return {}
         span = max(
-            trigger.repeat.within if trigger.repeat else timedelta(),
-            timedelta(hours=12) if trigger.session else timedelta(),
+            max((t.repeat.within for t in patterns if t.repeat), default=timedelta()),
+            max((t.session.lookback for t in patterns if t.session), default=timedelta()),
         )
-        rows = self.session.execute(
-            select(Event.event, Event.timestamp, Event.properties)
+        found: dict[str, list[tuple[str | None, datetime, dict[str, Any]]]] = defaultdict(list)
+        for cid, name, at, props in self.session.execute(
+            select(Event.contact_id, Event.event, Event.timestamp, Event.properties)
             .where(
                 Event.workspace_id == self.workspace_id,
-                Event.contact_id == contact_id,
-                Event.timestamp >= record.timestamp - span,
-                Event.timestamp <= record.timestamp,
+                Event.contact_id.in_(ids),
+                Event.timestamp >= first - span,
+                Event.timestamp <= last,
             )
-            .order_by(Event.timestamp)
-        ).all()
-        if trigger.repeat is not None:
-            r = trigger.repeat
-            same = record.properties.get(r.same) if r.same else None
-            hits = [
-                row
-                for row in rows
-                if row.event == trigger.event
-                and row.timestamp >= record.timestamp - r.within
-                and (r.same is None or (row.properties or {}).get(r.same) == same)
-            ]
-            if len(hits) < r.times:
-                return False
-        if trigger.session is not None:
-            s = trigger.session
-            start = record.timestamp
-            for row in reversed(rows):
-                if start - row.timestamp > s.idle:
-                    break
-                start = row.timestamp
-            count = sum(row.event == trigger.event for row in rows if row.timestamp >= start)
-            long_enough = s.longer_than is not None and record.timestamp - start > s.longer_than
-            many = s.min_events is not None and count >= s.min_events
-            if not (long_enough or many):
-                return False
-        return True
+            .order_by(Event.timestamp, Event.id)
+        ):
+            found[cid].append((name, at, props or {}))
+        return found
 
     def _on_event(
         self, flow: LoadedFlow, run: FlowRun, contact: Contact, record: EventRecord
@@ -292,16 +334,17 @@ class Runner:
             return None
         reentry = doc.entry.reentry
         if reentry != "always":
-            last = self.session.scalar(
-                select(FlowRun.entered_at)
-                .where(
-                    FlowRun.workspace_id == self.workspace_id,
-                    FlowRun.contact_id == contact.id,
-                    FlowRun.flow_key == flow.key,
+            last: datetime | None
+            if (contact.id, flow.key) in self._last_entered:
+                last = self._last_entered[(contact.id, flow.key)]
+            else:
+                last = self.session.scalar(
+                    select(func.max(FlowRun.entered_at)).where(
+                        FlowRun.workspace_id == self.workspace_id,
+                        FlowRun.contact_id == contact.id,
+                        FlowRun.flow_key == flow.key,
+                    )
                 )
-                .order_by(FlowRun.entered_at.desc())
-                .limit(1)
-            )
             if last is not None and (reentry == "never" or self.now - last < reentry):
                 return None
         if not evaluate(doc.entry.filter, contact_facts(contact, trigger_props, now=self.now)):
@@ -329,6 +372,7 @@ class Runner:
             trigger_message_id=message_id,
         )
         self.session.add(run)
+        self._last_entered[(contact.id, flow.key)] = self.now
         self._log(run, None, "enter", {"holdout": holdout})
         if holdout:
             run.waiting = "timer"
@@ -343,6 +387,12 @@ class Runner:
     def wake(self, runs: Sequence[FlowRun]) -> int:
         """Advance runs whose timer is due; returns how many moved."""
         contacts = self._contacts({r.contact_id for r in runs})
+        with self.session.no_autoflush:
+            self._wake(runs, contacts)
+        self.session.flush()
+        return len(runs)
+
+    def _wake(self, runs: Sequence[FlowRun], contacts: dict[str, Contact]) -> None:
         for run in runs:
             flow = CATALOG.version(self.session, run.flow_version_id)
             if run.holdout:
@@ -353,7 +403,6 @@ class Runner:
                 self._end(run, "expired", status="completed")
                 continue
             self._advance(flow, run, contacts[run.contact_id], TIMER)
-        return len(runs)
 
     # -- internals ------------------------------------------------------------------------------
     def _contacts(self, ids: set[str]) -> dict[str, Contact]:
