@@ -13,7 +13,6 @@ import orjson
 from sqlalchemy.orm import Session
 
 from jornada.channels.catalog import template_for
-from jornada.channels.models import Message
 from jornada.channels.policy import Allow, Defer, Recipient, gate
 from jornada.channels.templates import TemplateError, render
 from jornada.contacts import Contact
@@ -39,9 +38,11 @@ def _address(channel: str, contact: Contact) -> str | None:
     return contact.id
 
 
-def record_effect(session: Session, item: OutboxItem, contact: Contact, now: datetime) -> None:
+def record_effect(
+    item: OutboxItem, contact: Contact, now: datetime, out: list[dict[str, Any]]
+) -> None:
     """Coupons, webhooks and team notifications, recorded as the sandbox's messages."""
-    _record(session, item, contact, now, _body(item))
+    _record(item, contact, now, _body(item), out)
     done(item, now)
 
 
@@ -66,7 +67,12 @@ def variables(item: OutboxItem, contact: Contact, shop: Workspace) -> dict[str, 
 
 
 def send(
-    session: Session, item: OutboxItem, contact: Contact, shop: Workspace, now: datetime
+    session: Session,
+    item: OutboxItem,
+    contact: Contact,
+    shop: Workspace,
+    now: datetime,
+    out: list[dict[str, Any]],
 ) -> None:
     """Gate, render and store one message; a refusal or a broken template is recorded, never lost."""
     channel = item.channel or "email"
@@ -93,38 +99,39 @@ def send(
     except TemplateError as exc:
         item.status, item.reason, item.processed_at = "failed", exc.message[:200], now
         return
-    _record(session, item, contact, now, rendered.body, subject=rendered.subject)
+    _record(item, contact, now, rendered.body, out, subject=rendered.subject)
     if rendered.missing:
         item.reason = f"fell back on {', '.join(rendered.missing)}"[:200]
     done(item, now)
 
 
 def _record(
-    session: Session,
     item: OutboxItem,
     contact: Contact,
     now: datetime,
     body: str,
+    out: list[dict[str, Any]],
     *,
     subject: str | None = None,
 ) -> None:
+    """Add the message row to ``out``; the caller writes them all at once."""
     channel = item.channel or item.kind
-    session.add(
-        Message(
-            workspace_id=item.workspace_id,
-            outbox_id=item.id,
-            contact_id=contact.id,
-            run_id=item.run_id,
-            channel=channel,
-            template=str(item.payload.get("template", item.kind)),
-            purpose=str(item.payload.get("purpose", "transactional")),
-            provider="sandbox",
-            to_address=_address(channel, contact),
-            subject=subject,
-            body=body,
-            status="sent",
-            created_at=now,
-        )
+    out.append(
+        {
+            "workspace_id": item.workspace_id,
+            "outbox_id": item.id,
+            "contact_id": contact.id,
+            "run_id": item.run_id,
+            "channel": channel,
+            "template": str(item.payload.get("template", item.kind)),
+            "purpose": str(item.payload.get("purpose", "transactional")),
+            "provider": "sandbox",
+            "to_address": _address(channel, contact),
+            "subject": subject,
+            "body": body,
+            "status": "sent",
+            "created_at": now,
+        }
     )
 
 

@@ -1,6 +1,6 @@
 """Contact profiles: identity resolution, traits, consent and commerce facts."""
 
-from jornada.contacts.actions import apply_records, update_contact
+from jornada.contacts.actions import apply_records, change_contact, update_contact
 from jornada.contacts.models import ConsentRecord, Contact, ContactMerge, Identity, Order
 from jornada.contacts.queries import ContactFilter, contact_events, get_contact, list_contacts
 
@@ -12,6 +12,7 @@ __all__ = [
     "Identity",
     "Order",
     "apply_records",
+    "change_contact",
     "contact_events",
     "get_contact",
     "list_contacts",

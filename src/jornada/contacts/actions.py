@@ -385,6 +385,31 @@ def update_contact(
     )
     if contact is None:
         raise NotFound(f"no contact with id {contact_id!r}", field="contact_id")
+    change_contact(
+        contact,
+        now=now,
+        tag=tag,
+        untag=untag,
+        traits=traits,
+        stage=stage,
+        owner=owner,
+        score_delta=score_delta,
+    )
+    return contact
+
+
+def change_contact(
+    contact: Contact,
+    *,
+    now: datetime,
+    tag: str | None = None,
+    untag: str | None = None,
+    traits: dict[str, Any] | None = None,
+    stage: str | None = None,
+    owner: str | None = None,
+    score_delta: int = 0,
+) -> None:
+    """:func:`update_contact` on a contact already loaded in the caller's session."""
     tags = set(contact.tags)
     if tag:
         tags.add(tag)
@@ -401,5 +426,3 @@ def update_contact(
     if score_delta:
         contact.score = contact.score + score_delta
     contact.updated_at = now
-    session.flush()
-    return contact

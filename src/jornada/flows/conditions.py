@@ -18,7 +18,7 @@ Numbers given as strings ("300.00") compare as numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -38,7 +38,7 @@ class Facts:
     consent: Mapping[str, bool] = field(default_factory=dict)
     properties: Mapping[str, Any] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
-    performed: frozenset[str] = frozenset()
+    performed: Container[str] = frozenset()
 
 
 class ConditionError(ValueError):

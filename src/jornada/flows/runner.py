@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from jornada.contacts import Contact, update_contact
+from jornada.contacts import Contact, change_contact
 from jornada.contacts.state import cents_str, order_total_cents
 from jornada.events.models import Event
 from jornada.events.record import EventRecord
@@ -42,7 +42,7 @@ from jornada.flows.definition import EventTrigger
 from jornada.flows.engine import START, TIMER, Wake, advance, split_bucket
 from jornada.flows.models import FlowRun, FlowRunStep
 from jornada.ids import new_id
-from jornada.outbox import enqueue
+from jornada.outbox import enqueue_many
 
 HOLDOUT_WAIT = timedelta(days=30)  # how long a control-group run watches for the goal
 
@@ -97,6 +97,19 @@ def contact_facts(
     )
 
 
+class _Lazy:
+    """A set of names read from the database only if a condition asks about it."""
+
+    def __init__(self, load: Callable[[], frozenset[str]]) -> None:
+        self._load = load
+        self._names: frozenset[str] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if self._names is None:
+            self._names = self._load()
+        return name in self._names
+
+
 def _pattern_holds(
     trigger: EventTrigger,
     record: EventRecord,
@@ -141,6 +154,9 @@ class Runner:
         self.workspace_id = workspace_id
         self.now = now
         self._last_entered: dict[tuple[str, str], datetime] = {}
+        self._prefetched: set[str] = set()
+        self._steps: list[dict[str, Any]] = []
+        self._effects: list[dict[str, Any]] = []
 
     # -- events ---------------------------------------------------------------------------
     def on_events(self, records: Sequence[EventRecord], contact_ids: Sequence[str]) -> None:
@@ -175,6 +191,7 @@ class Runner:
             )
         ):
             runs[run.contact_id].append(run)
+        self._prefetched = set(ids)
         self._last_entered = {
             (cid, key): at
             for cid, key, at in self.session.execute(
@@ -206,7 +223,7 @@ class Runner:
                     if evaluate(trigger.where, facts) and _pattern_holds(
                         trigger, record, history.get(cid, [])
                     ):
-                        started = self.enrol(
+                        started = self._enrol(
                             flow,
                             contact,
                             trigger_props=record.properties,
@@ -215,7 +232,7 @@ class Runner:
                         )
                         if started is not None:
                             runs[cid].append(started)
-        self.session.flush()
+        self._write()
 
     def _recent(
         self, ids: Sequence[str], first: datetime, last: datetime, patterns: Sequence[EventTrigger]
@@ -293,9 +310,7 @@ class Runner:
         """Engagement points; crossing the threshold jumps the run to ``scoring.then`` once."""
         scoring = flow.doc.scoring
         assert scoring is not None
-        update_contact(
-            self.session, self.workspace_id, contact.id, now=self.now, score_delta=points
-        )
+        change_contact(contact, now=self.now, score_delta=points)
         self._log(run, None, "score", {"points": points, "total": contact.score})
         if (
             scoring.threshold is not None
@@ -309,7 +324,7 @@ class Runner:
             self._advance(flow, run, contact, START)
 
     # -- enrolment --------------------------------------------------------------------------
-    def enrol(
+    def _enrol(
         self,
         flow: LoadedFlow,
         contact: Contact,
@@ -335,8 +350,8 @@ class Runner:
         reentry = doc.entry.reentry
         if reentry != "always":
             last: datetime | None
-            if (contact.id, flow.key) in self._last_entered:
-                last = self._last_entered[(contact.id, flow.key)]
+            if contact.id in self._prefetched:
+                last = self._last_entered.get((contact.id, flow.key))
             else:
                 last = self.session.scalar(
                     select(func.max(FlowRun.entered_at)).where(
@@ -389,7 +404,7 @@ class Runner:
         contacts = self._contacts({r.contact_id for r in runs})
         with self.session.no_autoflush:
             self._wake(runs, contacts)
-        self.session.flush()
+        self._write()
         return len(runs)
 
     def _wake(self, runs: Sequence[FlowRun], contacts: dict[str, Contact]) -> None:
@@ -431,7 +446,7 @@ class Runner:
             state,
             replace(
                 contact_facts(contact, props, run.vars, now=self.now),
-                performed=self._performed(run) if flow.uses_history else frozenset(),
+                performed=_Lazy(lambda: self._performed(run)) if flow.uses_history else frozenset(),
             ),
             now=self.now,
             wake=wake,
@@ -471,10 +486,8 @@ class Runner:
                 },
             }
         if isinstance(decision, UpdateContact):
-            update_contact(
-                self.session,
-                ws,
-                contact.id,
+            change_contact(
+                contact,
                 now=now,
                 tag=decision.tag,
                 untag=decision.untag,
@@ -483,7 +496,7 @@ class Runner:
                 owner=decision.owner,
             )
         elif isinstance(decision, AddScore):
-            update_contact(self.session, ws, contact.id, now=now, score_delta=decision.points)
+            change_contact(contact, now=now, score_delta=decision.points)
         else:
             kind = _ACTION[type(decision)]
             channel = decision.channel if isinstance(decision, SendMessage) else None
@@ -493,17 +506,18 @@ class Runner:
                 "trigger": run.vars.get("trigger", {}),
                 "coupon": run.vars.get("coupon"),
             }
-            enqueue(
-                self.session,
-                workspace_id=ws,
-                contact_id=contact.id,
-                kind=kind,
-                idempotency_key=key,
-                payload=payload,
-                now=now,
-                run_id=run.id,
-                step_id=decision.step_id,
-                channel=channel,
+            self._effects.append(
+                {
+                    "workspace_id": ws,
+                    "contact_id": contact.id,
+                    "kind": kind,
+                    "idempotency_key": key,
+                    "payload": payload,
+                    "run_id": run.id,
+                    "step_id": decision.step_id,
+                    "channel": channel,
+                    "due_at": now,
+                }
             )
 
     def _end(self, run: FlowRun, reason: str, *, status: str, step_id: str | None = None) -> None:
@@ -513,18 +527,28 @@ class Runner:
 
     def _log(self, run: FlowRun, step_id: str | None, action: str, detail: dict[str, Any]) -> int:
         run.log_seq += 1
-        self.session.add(
-            FlowRunStep(
-                workspace_id=self.workspace_id,
-                run_id=run.id,
-                seq=run.log_seq,
-                step_id=step_id,
-                action=action,
-                at=self.now,
-                detail=detail,
-            )
+        self._steps.append(
+            {
+                "workspace_id": self.workspace_id,
+                "run_id": run.id,
+                "seq": run.log_seq,
+                "step_id": step_id,
+                "action": action,
+                "at": self.now,
+                "detail": detail,
+            }
         )
         return run.log_seq
+
+    def _write(self) -> None:
+        """Runs first (the ORM flush), then their step log and effects in two bulk inserts."""
+        self.session.flush()
+        if self._steps:
+            self.session.execute(cast(Table, FlowRunStep.__table__).insert(), self._steps)
+            self._steps = []
+        if self._effects:
+            enqueue_many(self.session, self._effects)
+            self._effects = []
 
 
 _ACTION: dict[type, str] = {

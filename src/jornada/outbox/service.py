@@ -45,3 +45,22 @@ def enqueue(
             }
         ],
     )
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Many effects in one statement; each row as :func:`enqueue` takes it (``due_at`` required)."""
+    now_rows = [
+        {
+            "status": "pending",
+            "attempts": 0,
+            "created_at": row["due_at"],
+            "reason": None,
+            "processed_at": None,
+            **row,
+        }
+        for row in rows
+    ]
+    session.execute(
+        insert_ignore(OutboxItem.__table__, session.get_bind().dialect.name),  # type: ignore[arg-type]
+        now_rows,
+    )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from jornada.channels.models import Message
 from jornada.channels.sandbox import done, record_effect, send
 from jornada.contacts import Contact
 from jornada.crm.actions import create_task
@@ -27,13 +29,16 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
             select(Workspace).where(Workspace.id.in_(sorted({i.workspace_id for i in items})))
         )
     }
+    out: list[dict[str, Any]] = []
     for item in items:
         contact = contacts[item.contact_id]
         item.attempts += 1
         if item.kind == "send":
-            send(session, item, contact, shops[item.workspace_id], now)
+            send(session, item, contact, shops[item.workspace_id], now, out)
         elif item.kind == "task":
             create_task(session, item, contact, now)
             done(item, now)
         else:
-            record_effect(session, item, contact, now)
+            record_effect(item, contact, now, out)
+    if out:
+        session.execute(cast(Table, Message.__table__).insert(), out)
