@@ -21,36 +21,82 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import make_batches  # noqa: E402 - the same storefront workload as bench/ingest.py
+from ingest import make_batches
+from jornada.db import Database
+from jornada.db.bulk import Bulk
+from jornada.flows import FlowDocument, install, library_flows
+from jornada.ingest import accept_batch_body
+from jornada.migrations import upgrade
+from jornada.scheduler import dispatch_due, run_due
+from jornada.workspaces import WorkspaceRef, create_workspace
 
-from jornada.db import Database  # noqa: E402
-from jornada.db.bulk import Bulk  # noqa: E402
-from jornada.flows import FlowDocument, install, library_flows  # noqa: E402
-from jornada.ids import new_id  # noqa: E402
-from jornada.ingest import accept_batch_body  # noqa: E402
-from jornada.migrations import upgrade  # noqa: E402
-from jornada.scheduler import dispatch_due, run_due  # noqa: E402
-from jornada.workspaces import WorkspaceRef, create_workspace  # noqa: E402
-
-FLOW = FlowDocument.model_validate({
-    "key": "bench", "name": "Bench", "trigger": {"manual": True},
-    "steps": [
-        {"id": "espera", "wait": "1h"},
-        {"id": "email", "send": {"channel": "email", "template": "order-confirmation",
-                                 "purpose": "transactional"}},
-        {"id": "depois", "wait": "30d"},
-    ],
-})
+FLOW = FlowDocument.model_validate(
+    {
+        "key": "bench",
+        "name": "Bench",
+        "trigger": {"manual": True},
+        "steps": [
+            {"id": "espera", "wait": "1h"},
+            {
+                "id": "email",
+                "send": {
+                    "channel": "email",
+                    "template": "order-confirmation",
+                    "purpose": "transactional",
+                },
+            },
+            {"id": "depois", "wait": "30d"},
+        ],
+    }
+)
 RUN_COLUMNS = (
-    "id", "workspace_id", "flow_version_id", "flow_key", "contact_id", "status", "holdout",
-    "position", "waiting", "wake_at", "wait_event", "vars", "steps_run", "log_seq", "entered_at",
-    "ended_at", "end_reason", "revenue_cents", "trigger_message_id",
+    "id",
+    "workspace_id",
+    "flow_version_id",
+    "flow_key",
+    "contact_id",
+    "status",
+    "holdout",
+    "position",
+    "waiting",
+    "wake_at",
+    "wait_event",
+    "vars",
+    "steps_run",
+    "log_seq",
+    "entered_at",
+    "ended_at",
+    "end_reason",
+    "revenue_cents",
+    "trigger_message_id",
 )
 CONTACT_COLUMNS = (
-    "id", "workspace_id", "user_id", "email", "phone", "traits", "first_seen_at", "last_seen_at",
-    "locale", "timezone", "timezone_source", "tags", "stage", "owner", "consent",
-    "merged_into_id", "currency", "orders_count", "total_spent_cents", "first_order_at",
-    "last_order_at", "last_product_viewed", "open_cart", "open_boletos", "created_at", "updated_at",
+    "id",
+    "workspace_id",
+    "user_id",
+    "email",
+    "phone",
+    "traits",
+    "first_seen_at",
+    "last_seen_at",
+    "locale",
+    "timezone",
+    "timezone_source",
+    "tags",
+    "stage",
+    "owner",
+    "consent",
+    "merged_into_id",
+    "currency",
+    "orders_count",
+    "total_spent_cents",
+    "first_order_at",
+    "last_order_at",
+    "last_product_viewed",
+    "open_cart",
+    "open_boletos",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -65,7 +111,9 @@ def new_db(folder: Path, name: str) -> tuple[Database, WorkspaceRef, str]:
     return database, WorkspaceRef(created.id, "bench", "America/Sao_Paulo", "BRL"), version.id
 
 
-def seed_runs(database: Database, ws: WorkspaceRef, version_id: str, waiting: int, due: int) -> None:
+def seed_runs(
+    database: Database, ws: WorkspaceRef, version_id: str, waiting: int, due: int
+) -> None:
     """``waiting`` runs asleep for a year, ``due`` of them (with real contacts) due now."""
     bulk = Bulk("sqlite")
     now = datetime.now(UTC)
@@ -75,22 +123,69 @@ def seed_runs(database: Database, ws: WorkspaceRef, version_id: str, waiting: in
     with database.write() as session:
         conn = session.connection()
         for start in range(0, due, 10_000):
-            bulk.insert(conn, "contacts", CONTACT_COLUMNS, [
-                (f"C{n:025d}", ws.id, f"u{n}", f"u{n}@loja.test", None, "{}", entered, entered,
-                 None, "America/Sao_Paulo", "workspace", "[]", "New", None, consent, None, "BRL",
-                 0, 0, None, None, None, None, "[]", entered, entered)
-                for n in range(start, min(due, start + 10_000))
-            ])
+            bulk.insert(
+                conn,
+                "contacts",
+                CONTACT_COLUMNS,
+                [
+                    (
+                        f"C{n:025d}",
+                        ws.id,
+                        f"u{n}",
+                        f"u{n}@loja.test",
+                        None,
+                        "{}",
+                        entered,
+                        entered,
+                        None,
+                        "America/Sao_Paulo",
+                        "workspace",
+                        "[]",
+                        "New",
+                        None,
+                        consent,
+                        None,
+                        "BRL",
+                        0,
+                        0,
+                        None,
+                        None,
+                        None,
+                        None,
+                        "[]",
+                        entered,
+                        entered,
+                    )
+                    for n in range(start, min(due, start + 10_000))
+                ],
+            )
         for start in range(0, waiting, 20_000):
             rows = []
             for n in range(start, min(waiting, start + 20_000)):
                 is_due = n < due
-                rows.append((
-                    f"R{n:025d}", ws.id, version_id,
-                    "bench", f"C{n % max(due, 1):025d}", "active", False, 0, "timer",
-                    past if is_due else future, None, '{"trigger": {}}', 1, 2, entered, None,
-                    None, None, None,
-                ))
+                rows.append(
+                    (
+                        f"R{n:025d}",
+                        ws.id,
+                        version_id,
+                        "bench",
+                        f"C{n % max(due, 1):025d}",
+                        "active",
+                        False,
+                        0,
+                        "timer",
+                        past if is_due else future,
+                        None,
+                        '{"trigger": {}}',
+                        1,
+                        2,
+                        entered,
+                        None,
+                        None,
+                        None,
+                        None,
+                    )
+                )
             bulk.insert(conn, "flow_runs", RUN_COLUMNS, rows)
 
 
@@ -124,7 +219,9 @@ def idle_tick(database: Database, repeat: int = 50) -> float:
     return sorted(samples)[len(samples) // 2]
 
 
-def ingestion(folder: Path, name: str, flows: list[FlowDocument], batches: list[dict[str, Any]]) -> float:
+def ingestion(
+    folder: Path, name: str, flows: list[FlowDocument], batches: list[dict[str, Any]]
+) -> float:
     url = f"sqlite:///{folder / name}"
     upgrade(url)
     database = Database(url)
@@ -150,7 +247,9 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=50_000)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
+    print(
+        f"machine: {platform.machine()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
     folder = Path(tempfile.mkdtemp(prefix="jornada-bench-flows-"))
     try:
         small, ws, version = new_db(folder, "small.db")
@@ -159,21 +258,29 @@ def main() -> None:
         big, ws, version = new_db(folder, "big.db")
         started = time.perf_counter()
         seed_runs(big, ws, version, waiting=args.waiting, due=args.due)
-        print(f"seeded {args.waiting:,} waiting runs ({args.due:,} due) in {time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded {args.waiting:,} waiting runs ({args.due:,} due) in {time.perf_counter() - started:.1f} s"
+        )
         seconds, woken, delivered = fire(big, args.due)
         steps = woken * 2  # each woken run executes its send step and its next wait step
-        print(f"fired {woken:,} due runs = {steps:,} steps + {delivered:,} sandbox deliveries in "
-              f"{seconds:.1f} s: {steps / seconds:,.0f} steps/s   (target >= 2,000)")
+        print(
+            f"fired {woken:,} due runs = {steps:,} steps + {delivered:,} sandbox deliveries in "
+            f"{seconds:.1f} s: {steps / seconds:,.0f} steps/s   (target >= 2,000)"
+        )
         idle_big = idle_tick(big)
         print(f"idle tick at {10_000:>9,} waiting runs: {idle_small * 1000:.2f} ms")
-        print(f"idle tick at {args.waiting:>9,} waiting runs: {idle_big * 1000:.2f} ms   "
-              f"ratio {idle_big / idle_small:.2f} (target <= 2)")
+        print(
+            f"idle tick at {args.waiting:>9,} waiting runs: {idle_big * 1000:.2f} ms   "
+            f"ratio {idle_big / idle_small:.2f} (target <= 2)"
+        )
         batches = make_batches(args.events, 5_000, seed=3)
         none = ingestion(folder, "none.db", [], batches)
         library = ingestion(folder, "library.db", library_flows(), batches)
         print(f"ingestion, no flows:          {none:>8,.0f} events/s")
-        print(f"ingestion, 15 library flows:  {library:>8,.0f} events/s   ratio {library / none:.2f} "
-              "(target >= 0.5)")
+        print(
+            f"ingestion, 15 library flows:  {library:>8,.0f} events/s   ratio {library / none:.2f} "
+            "(target >= 0.5)"
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -215,11 +215,13 @@ class Runner:
                         self._on_event(
                             CATALOG.version(self.session, run.flow_version_id), run, contact, record
                         )
+                facts: Facts | None = None  # built once per event, only if a trigger matches
                 for flow in flows:
                     trigger = flow.doc.trigger
                     if not (isinstance(trigger, EventTrigger) and record.event in trigger.events):
                         continue
-                    facts = contact_facts(contact, record.properties, now=self.now)
+                    if facts is None:
+                        facts = contact_facts(contact, record.properties, now=self.now)
                     if evaluate(trigger.where, facts) and _pattern_holds(
                         trigger, record, history.get(cid, [])
                     ):
