@@ -41,6 +41,7 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/flows.py
 
 migrate: $(STAMP)
 	$(BIN)/jornada db upgrade
