@@ -114,22 +114,54 @@ def test_holdout_keeps_a_control_group_and_stats_report_uplift(
     from jornada.flows import FlowDocument
     from jornada.metrics import flow_stats
 
-    doc = FlowDocument.model_validate({
-        "key": "teste-holdout", "name": "Holdout", "trigger": {"event": "Signed Up"},
-        "entry": {"holdout": 50}, "goal": {"event": "Order Completed"},
-        "steps": [{"id": "oi", "send": {"channel": "email", "template": "welcome-brand-story",
-                                        "purpose": "transactional"}}, {"id": "espera", "wait": "7d"}],
-    })
+    doc = FlowDocument.model_validate(
+        {
+            "key": "teste-holdout",
+            "name": "Holdout",
+            "trigger": {"event": "Signed Up"},
+            "entry": {"holdout": 50},
+            "goal": {"event": "Order Completed"},
+            "steps": [
+                {
+                    "id": "oi",
+                    "send": {
+                        "channel": "email",
+                        "template": "welcome-brand-story",
+                        "purpose": "transactional",
+                    },
+                },
+                {"id": "espera", "wait": "7d"},
+            ],
+        }
+    )
     with database.write() as session:
         install(session, shop.ref.id, doc, now=T0)
     people = [f"p{i}" for i in range(200)]
-    accept_messages(database, shop.ref, [
-        {"type": "track", "userId": p, "event": "Signed Up", "timestamp": T0.isoformat()}
-        for p in people], received_at=T0)
+    accept_messages(
+        database,
+        shop.ref,
+        [
+            {"type": "track", "userId": p, "event": "Signed Up", "timestamp": T0.isoformat()}
+            for p in people
+        ],
+        received_at=T0,
+    )
     later = T0 + timedelta(days=1)
-    accept_messages(database, shop.ref, [
-        {"type": "track", "userId": p, "event": "Order Completed", "timestamp": later.isoformat(),
-         "properties": {"order_id": p, "total": "10"}} for p in people[::3]], received_at=later)
+    accept_messages(
+        database,
+        shop.ref,
+        [
+            {
+                "type": "track",
+                "userId": p,
+                "event": "Order Completed",
+                "timestamp": later.isoformat(),
+                "properties": {"order_id": p, "total": "10"},
+            }
+            for p in people[::3]
+        ],
+        received_at=later,
+    )
     with database.read() as session:
         stats = flow_stats(session, shop.ref.id, "teste-holdout")
         from sqlalchemy import func, select
@@ -138,8 +170,9 @@ def test_holdout_keeps_a_control_group_and_stats_report_uplift(
         from jornada.outbox import OutboxItem
 
         control = session.scalars(select(FlowRun.id).where(FlowRun.holdout.is_(True))).all()
-        touched = session.scalar(select(func.count()).select_from(OutboxItem).where(
-            OutboxItem.run_id.in_(control)))
+        touched = session.scalar(
+            select(func.count()).select_from(OutboxItem).where(OutboxItem.run_id.in_(control))
+        )
     assert stats["entered"] == 200
     assert stats["holdout"] + stats["treated"] == 200
     assert 70 < stats["holdout"] < 130
