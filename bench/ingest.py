@@ -248,27 +248,24 @@ def time_olist_import(directory: Path, source: Path, name: str) -> tuple[float, 
     """Seconds and peak RSS (MB) of `jornada import olist` in a child process."""
     url = f"sqlite:///{directory / (name + '.db')}"
     env = {**os.environ, "JORNADA_DATABASE_URL": url}
-    subprocess.run(
-        [sys.executable, "-m", "jornada", "workspace", "create", "olist"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    _run([sys.executable, "-m", "jornada", "workspace", "create", "olist"], env)
     code = (
         "import resource, subprocess, sys, time;"
         "t = time.perf_counter();"
         f"subprocess.run([sys.executable, '-m', 'jornada', 'import', 'olist', {str(source)!r}, "
-        "'--workspace', 'olist'], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
+        "'--workspace', 'olist'], check=True, stdout=subprocess.DEVNULL);"
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**env, "JORNADA_DATABASE_URL": url},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    out = _run([sys.executable, "-c", code], env).split()
     return float(out[0]), int(out[1]) / 1024
+
+
+def _run(command: list[str], env: dict[str, str]) -> str:
+    """Run a child process; on failure show what it printed, not just its exit code."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command[:4])} failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout
 
 
 def load_generator() -> Any:

@@ -55,7 +55,7 @@ def test_demo_seeds_once_then_serves_a_tracked_event(tmp_path: Path) -> None:
     assert running is not None
     assert running > 0
 
-    server = start_server(url, tmp_path / "serve.log")
+    server = start_server(url, tmp_path / "serve.log", worker=True)  # as `make run` serves
     try:
         response = httpx.post(
             f"{server.url}/v1/track",

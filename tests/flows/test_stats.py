@@ -100,7 +100,14 @@ def test_flow_stats_over_http(server_shop: tuple[LiveServer, Shop, Database]) ->
             "key": "cart-abandonment",
             "name": cart.name,
             "version": 1,
-            "runs": {"active": 2, "converted": 1, "completed": 0, "exited": 0},
+            "runs": {
+                "scheduled": 0,
+                "active": 2,
+                "converted": 1,
+                "completed": 0,
+                "exited": 0,
+                "cancelled": 0,
+            },
         }
     ]
     missing = httpx.get(f"{server.url}/api/v1/flows/nope/stats", headers=headers)

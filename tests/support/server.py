@@ -29,12 +29,23 @@ class LiveServer:
             self.process.kill()
 
 
-def start_server(database_url: str, log: Path) -> LiveServer:
+def start_server(database_url: str, log: Path, *, worker: bool = False) -> LiveServer:
+    """Serve on a free port; without ``worker`` the tests drive the scheduler on their own clock."""
     port = free_port()
     env = {**os.environ, "JORNADA_DATABASE_URL": database_url}
     with log.open("wb") as handle:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [sys.executable, "-m", "jornada", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "jornada",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--worker" if worker else "--no-worker",
+            ],
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,

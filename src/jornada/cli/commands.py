@@ -13,6 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import OperationalError
 
 from jornada.clock import SystemClock
 from jornada.config import Settings, load_settings
@@ -41,7 +42,11 @@ class Context:
 
     @property
     def database(self) -> Database:
+        """The database, its schema brought up to date first (as `serve` does)."""
         if self._database is None:
+            from jornada.migrations import upgrade
+
+            upgrade(self.settings.database_url)
             self._database = Database(
                 self.settings.database_url, sqlite_synchronous=self.settings.sqlite_synchronous
             )
@@ -67,6 +72,12 @@ class JornadaGroup(click.Group):
             sys.exit(1)
         except FileNotFoundError as exc:
             console.print(f"[red]error:[/red] {exc}")
+            sys.exit(1)
+        except OperationalError as exc:
+            console.print(
+                "[red]error (JORNADA_DATABASE_URL):[/red] the database cannot be used: "
+                f"{exc.orig or exc}"
+            )
             sys.exit(1)
 
 
@@ -110,11 +121,9 @@ def serve(ctx: Context, host: str | None, port: int | None, worker: bool) -> Non
     import uvicorn
 
     from jornada.api import create_app
-    from jornada.migrations import upgrade
     from jornada.scheduler import Worker
 
     settings = ctx.settings
-    upgrade(settings.database_url)
     app = create_app(settings, database=ctx.database)
     host, port = host or settings.host, port or settings.port
     loop = Worker(ctx.database, SystemClock()) if worker else None
@@ -370,9 +379,6 @@ def _seed_demo(
 @pass_context
 def demo(ctx: Context, workspace_name: str, contacts: int, seed: int, keys_file: Path) -> None:
     """Create the demo workspace with a synthetic Brazilian store; reuse it if it exists."""
-    from jornada.migrations import upgrade
-
-    upgrade(ctx.settings.database_url)
     keys = _existing_demo(ctx, workspace_name, keys_file)
     if keys is not None:
         console.print(f"demo workspace {workspace_name!r} already seeded; keys in {keys_file}")

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import signal
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
-from sqlalchemy import func, select
 
 from jornada.cli.commands import Context, console, main, pass_context
 from jornada.clock import SystemClock
 from jornada.errors import InvalidInput
-from jornada.flows import FlowDocument, FlowRun, install, library_flows, load_flow_file
+from jornada.flows import FlowDocument, install, library_flows, load_flow_file
 
 
 @main.group()
@@ -57,30 +55,41 @@ def flows_apply(ctx: Context, files: tuple[Path, ...], workspace_name: str) -> N
 @pass_context
 def flows_list(ctx: Context, workspace_name: str) -> None:
     """Active flows with their runs by status."""
-    from jornada.flows import CATALOG
+    from jornada.metrics import flows_overview
 
     target = ctx.workspace(workspace_name)
-    table = Table("flow", "version", "active", "converted", "completed", "exited")
+    statuses = ("scheduled", "active", "converted", "completed", "exited")
+    table = Table("flow", "version", *statuses)
     with ctx.database.read() as session:
-        counts = Counter(
-            (key, status)
-            for key, status, in_ in session.execute(
-                select(FlowRun.flow_key, FlowRun.status, func.count())
-                .where(FlowRun.workspace_id == target.id)
-                .group_by(FlowRun.flow_key, FlowRun.status)
-            )
-            for _ in range(in_)
-        )
-        for flow in CATALOG.active(session, target.id):
+        for flow in flows_overview(session, target.id):
             table.add_row(
-                flow.key,
-                str(flow.version),
-                *(
-                    f"{counts[(flow.key, s)]:,}"
-                    for s in ("active", "converted", "completed", "exited")
-                ),
+                flow["key"], str(flow["version"]), *(f"{flow['runs'][s]:,}" for s in statuses)
             )
     console.print(table)
+
+
+@flows.command("enrol")
+@click.argument("key")
+@click.option("--workspace", "workspace_name", required=True)
+@click.option("--contact", "contact_id", required=True, help="contact id")
+@click.option("--property", "properties", multiple=True, help="NAME=VALUE the templates see")
+@pass_context
+def flows_enrol(
+    ctx: Context, key: str, workspace_name: str, contact_id: str, properties: tuple[str, ...]
+) -> None:
+    """Enrol a contact in a flow by hand, under the flow's entry rules."""
+    from jornada.flows import Runner
+
+    target = ctx.workspace(workspace_name)
+    props: dict[str, str] = {}
+    for item in properties:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--property")
+        props[name] = value
+    with ctx.database.write() as session:
+        run = Runner(session, target.id, SystemClock().now()).enrol(key, contact_id, props)
+        console.print(f"enrolled {contact_id} in {key}: run {run.id} ({run.status})")
 
 
 @main.command()

@@ -13,7 +13,13 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jornada.flows.definition import END, EventTrigger, FlowDocument
+from jornada.flows.definition import (
+    END,
+    DateTrigger,
+    EventTrigger,
+    FlowDocument,
+    SegmentTrigger,
+)
 from jornada.flows.models import FlowVersion
 from jornada.ids import new_id
 
@@ -42,8 +48,15 @@ class LoadedFlow:
     def events(self) -> frozenset[str]:
         """Every event name that can enrol, resume, convert or end a run of this flow."""
         names = set(self.wait_events) | set(self.doc.exit.events)
-        if isinstance(self.doc.trigger, EventTrigger):
-            names.update(self.doc.trigger.events)
+        trigger = self.doc.trigger
+        if isinstance(trigger, EventTrigger):
+            names.update(trigger.events)
+        elif isinstance(trigger, SegmentTrigger) and trigger.where is None:
+            names.add(trigger.event)
+        elif isinstance(trigger, DateTrigger):
+            names.update(trigger.unless)
+            if trigger.event:
+                names.add(trigger.event)
         if self.doc.scoring:
             names.update(self.doc.scoring.events)
         if self.doc.goal:
@@ -53,6 +66,14 @@ class LoadedFlow:
         if self.doc.exit.on_opt_out:
             names.add("Unsubscribed")
         return frozenset(names)
+
+    @cached_property
+    def watches_contacts(self) -> bool:
+        """Whether any change to a contact may enrol it: a segment predicate or a contact date."""
+        trigger = self.doc.trigger
+        return (isinstance(trigger, SegmentTrigger) and trigger.where is not None) or (
+            isinstance(trigger, DateTrigger) and trigger.event is None
+        )
 
 
 def checksum(doc: FlowDocument) -> str:

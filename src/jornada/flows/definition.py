@@ -74,24 +74,63 @@ class EventTrigger(_Strict):
 
 
 class SegmentTrigger(_Strict):
-    segment: str
-    on: Literal["entered", "exited"] = "entered"
+    """Enrol when a contact enters (or leaves) a segment.
+
+    With ``where`` the segment is that predicate over traits, commerce facts,
+    tags, stage and consent, checked whenever the contact changes; without it,
+    the flow reacts to ``Segment Entered`` / ``Segment Exited`` events whose
+    ``segment`` property is ``segment``.
+    """
+
+    segment: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    when: Literal["entered", "exited"] = Field(
+        default="entered", description="entered or exited (not `on`, which YAML reads as true)"
+    )
+    where: Condition | None = None
+
+    @property
+    def event(self) -> str:
+        return "Segment Entered" if self.when == "entered" else "Segment Exited"
 
 
 class DateTrigger(_Strict):
-    """Enrol at a time relative to a date: an event property (``due_date``) or a contact fact."""
+    """Enrol at a moment relative to a date: 24 h before an event's ``due_date``, 30 days after
+    the contact's ``last_order_at``.
+
+    With ``event``, each such event schedules a run at ``prop.<date>`` + ``offset``;
+    without it, the contact's ``fact.<date>`` or ``trait.<date>`` does, and the run is
+    moved when that date changes. Until it starts, the run is ``scheduled``; an
+    ``unless`` event (or the goal) cancels it.
+    """
 
     date: str = Field(
-        description="event property (with `event`) or contact fact, e.g. last_order_at"
+        pattern=r"^(prop|fact|trait)\.[A-Za-z0-9_.]+$",
+        description="prop.due_date (with event), fact.last_order_at or trait.birthday",
     )
     event: str | None = Field(default=None, description="the event that carries the date")
     offset: Duration = timedelta()
+    time: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}$", description="local time")
     unless: list[str] = Field(
-        default_factory=list, description="events that cancel the date if they arrive first"
+        default_factory=list, description="events that cancel a scheduled run if they come first"
     )
+
+    @model_validator(mode="after")
+    def _source_matches(self) -> DateTrigger:
+        if self.date.startswith("prop.") and self.event is None:
+            raise ValueError(f"date {self.date!r} reads an event property: name the event")
+        if self.event is not None and not self.date.startswith("prop."):
+            raise ValueError(f"with event {self.event!r}, date must be prop.<name>")
+        return self
+
+    @property
+    def moment(self) -> WaitUntilDate:
+        """The same date arithmetic as a ``wait_until_date`` step."""
+        return WaitUntilDate(date=self.date, offset=self.offset, time=self.time)
 
 
 class ScoreTrigger(_Strict):
+    """Enrol when the contact's score goes from below ``score_above`` to at least it."""
+
     score_above: int
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jornada.db import Base, Json, UTCDateTime, WorkspaceScoped
@@ -45,7 +53,9 @@ class FlowRun(WorkspaceScoped, Base):
     flow_version_id: Mapped[str] = mapped_column(String(26))
     flow_key: Mapped[str] = mapped_column(String(64))
     contact_id: Mapped[str] = mapped_column(String(26))
-    status: Mapped[str] = mapped_column(String(16))  # active | completed | converted | exited
+    # scheduled (a date trigger's run, not started) | active | completed | converted | exited
+    # | cancelled (a scheduled run that never started)
+    status: Mapped[str] = mapped_column(String(16))
     holdout: Mapped[bool] = mapped_column(Boolean)
     position: Mapped[int] = mapped_column(Integer)
     waiting: Mapped[str | None] = mapped_column(String(8))
@@ -76,3 +86,14 @@ class FlowRunStep(WorkspaceScoped, Base):
     action: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     detail: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class FlowSegmentMember(WorkspaceScoped, Base):
+    """Who is inside a flow's segment predicate now, so entering and leaving can be told apart."""
+
+    __tablename__ = "flow_segment_members"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id", "flow_key", "contact_id"),)
+
+    flow_key: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(String(26))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime())

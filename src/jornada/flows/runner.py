@@ -15,11 +15,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from jornada.contacts import Contact, change_contact
 from jornada.contacts.state import cents_str, order_total_cents
+from jornada.errors import Conflict, NotFound
 from jornada.events.models import Event
 from jornada.events.record import EventRecord
 from jornada.flows.catalog import CATALOG, LoadedFlow
@@ -38,13 +39,14 @@ from jornada.flows.decisions import (
     Sleep,
     UpdateContact,
 )
-from jornada.flows.definition import EventTrigger
-from jornada.flows.engine import START, TIMER, Wake, advance, split_bucket
-from jornada.flows.models import FlowRun, FlowRunStep
+from jornada.flows.definition import DateTrigger, EventTrigger, ScoreTrigger, SegmentTrigger
+from jornada.flows.engine import START, TIMER, Wake, advance, resolve_date, split_bucket
+from jornada.flows.models import FlowRun, FlowRunStep, FlowSegmentMember
 from jornada.ids import new_id
 from jornada.outbox import enqueue_many
 
 HOLDOUT_WAIT = timedelta(days=30)  # how long a control-group run watches for the goal
+OPEN = ("active", "scheduled")  # a run that still waits for something
 
 
 def expected_next_order_at(contact: Contact) -> datetime | None:
@@ -146,6 +148,21 @@ def _pattern_holds(
     return True
 
 
+def _listens(trigger: object, record: EventRecord) -> bool:
+    """Whether this event can enrol in a flow with this trigger (before its filters)."""
+    if isinstance(trigger, EventTrigger):
+        return record.event in trigger.events
+    if isinstance(trigger, SegmentTrigger):
+        return (
+            trigger.where is None
+            and record.event == trigger.event
+            and record.properties.get("segment") == trigger.segment
+        )
+    if isinstance(trigger, DateTrigger):
+        return trigger.event is not None and record.event == trigger.event
+    return False
+
+
 class Runner:
     """Moves runs of one workspace within one session (one transaction)."""
 
@@ -157,14 +174,20 @@ class Runner:
         self._prefetched: set[str] = set()
         self._steps: list[dict[str, Any]] = []
         self._effects: list[dict[str, Any]] = []
+        self._crossed: list[tuple[LoadedFlow, Contact]] = []
+        self.refusal: str | None = None  # why the last enrolment was refused
+        self._membership: dict[tuple[str, str], bool] = {}
+        self._stored_membership: dict[tuple[str, str], bool] = {}
 
     # -- events ---------------------------------------------------------------------------
     def on_events(self, records: Sequence[EventRecord], contact_ids: Sequence[str]) -> None:
         """Let stored events enrol, resume, convert or end runs.
 
-        What the batch needs (contacts, their active runs, when they last entered
+        What the batch needs (contacts, their open runs, when they last entered
         each flow, their recent events for session and repeat triggers) is read
-        with one query each, and new rows are flushed once at the end.
+        with one query each, and new rows are flushed once at the end. Flows
+        that watch the contact itself (a segment predicate, a contact date) look
+        at every contact the batch touched.
         """
         flows = CATALOG.active(self.session, self.workspace_id)
         if not flows:
@@ -178,63 +201,192 @@ class Runner:
             ),
             key=lambda pair: pair[0].timestamp,
         )
-        if not todo:
+        watching = [f for f in flows if f.watches_contacts]
+        touched = set(contact_ids) if watching else set()
+        if not todo and not touched:
             return
-        contacts = self._contacts({cid for _, cid in todo})
-        ids = sorted(contacts)
-        runs: dict[str, list[FlowRun]] = defaultdict(list)
-        for run in self.session.scalars(
-            select(FlowRun).where(
-                FlowRun.workspace_id == self.workspace_id,
-                FlowRun.contact_id.in_(ids),
-                FlowRun.status == "active",
-            )
-        ):
-            runs[run.contact_id].append(run)
-        self._prefetched = set(ids)
-        self._last_entered = {
-            (cid, key): at
-            for cid, key, at in self.session.execute(
-                select(FlowRun.contact_id, FlowRun.flow_key, func.max(FlowRun.entered_at))
-                .where(FlowRun.workspace_id == self.workspace_id, FlowRun.contact_id.in_(ids))
-                .group_by(FlowRun.contact_id, FlowRun.flow_key)
-            )
-        }
+        contacts = self._contacts({cid for _, cid in todo} | touched)
+        runs = self._prefetch(sorted(contacts))
         patterns = [
             f.doc.trigger
             for f in flows
             if isinstance(f.doc.trigger, EventTrigger)
             and (f.doc.trigger.repeat or f.doc.trigger.session)
         ]
-        history = self._recent(ids, todo[0][0].timestamp, todo[-1][0].timestamp, patterns)
+        history = (
+            self._recent(sorted(contacts), todo[0][0].timestamp, todo[-1][0].timestamp, patterns)
+            if todo
+            else {}
+        )
         with self.session.no_autoflush:
             for record, cid in todo:
                 contact = contacts[cid]
                 for run in list(runs[cid]):
-                    if run.status == "active":
+                    if run.status in OPEN:
                         self._on_event(
                             CATALOG.version(self.session, run.flow_version_id), run, contact, record
                         )
                 facts: Facts | None = None  # built once per event, only if a trigger matches
                 for flow in flows:
                     trigger = flow.doc.trigger
-                    if not (isinstance(trigger, EventTrigger) and record.event in trigger.events):
+                    if not _listens(trigger, record):
                         continue
                     if facts is None:
                         facts = contact_facts(contact, record.properties, now=self.now)
-                    if evaluate(trigger.where, facts) and _pattern_holds(
-                        trigger, record, history.get(cid, [])
-                    ):
-                        started = self._enrol(
-                            flow,
-                            contact,
-                            trigger_props=record.properties,
-                            message_id=record.message_id,
-                            active=runs[cid],
+                    starts_at = None
+                    if isinstance(trigger, EventTrigger):
+                        if not (
+                            evaluate(trigger.where, facts)
+                            and _pattern_holds(trigger, record, history.get(cid, []))
+                        ):
+                            continue
+                    elif isinstance(trigger, DateTrigger):
+                        starts_at = resolve_date(
+                            trigger.moment, replace(facts, vars={}), contact.timezone
                         )
-                        if started is not None:
-                            runs[cid].append(started)
+                        if starts_at is None:
+                            continue
+                    started = self._enrol(
+                        flow,
+                        contact,
+                        trigger_props=record.properties,
+                        message_id=record.message_id,
+                        active=runs[cid],
+                        starts_at=starts_at,
+                    )
+                    if started is not None:
+                        runs[cid].append(started)
+            for flow in watching:
+                for cid in sorted(touched & contacts.keys()):
+                    self._watch(flow, contacts[cid], runs[cid])
+            self._drain()
+            self._flush_segments()
         self._write()
+
+    def _prefetch(self, ids: list[str]) -> dict[str, list[FlowRun]]:
+        """The contacts' open runs, and when each last entered each flow."""
+        runs: dict[str, list[FlowRun]] = defaultdict(list)
+        for run in self.session.scalars(
+            select(FlowRun).where(
+                FlowRun.workspace_id == self.workspace_id,
+                FlowRun.contact_id.in_(ids),
+                FlowRun.status.in_(OPEN),
+            )
+        ):
+            runs[run.contact_id].append(run)
+        self._prefetched.update(ids)
+        self._last_entered.update(
+            {
+                (cid, key): at
+                for cid, key, at in self.session.execute(
+                    select(FlowRun.contact_id, FlowRun.flow_key, func.max(FlowRun.entered_at))
+                    .where(FlowRun.workspace_id == self.workspace_id, FlowRun.contact_id.in_(ids))
+                    .group_by(FlowRun.contact_id, FlowRun.flow_key)
+                )
+            }
+        )
+        return runs
+
+    # -- contact-watching triggers ----------------------------------------------------------
+    def _watch(self, flow: LoadedFlow, contact: Contact, open_runs: list[FlowRun]) -> None:
+        trigger = flow.doc.trigger
+        facts = contact_facts(contact, now=self.now)
+        if isinstance(trigger, SegmentTrigger):
+            assert trigger.where is not None
+            inside = evaluate(trigger.where, facts)
+            was = self._is_member(flow.key, contact.id)
+            if inside == was:
+                return
+            self._membership[(flow.key, contact.id)] = inside
+            if (trigger.when == "entered") == inside:
+                started = self._enrol(flow, contact, trigger_props={"segment": trigger.segment})
+                if started is not None:
+                    open_runs.append(started)
+            return
+        assert isinstance(trigger, DateTrigger)
+        starts_at = resolve_date(trigger.moment, facts, contact.timezone)
+        pending = next(
+            (r for r in open_runs if r.flow_key == flow.key and r.status == "scheduled"), None
+        )
+        if pending is not None:
+            if starts_at is None:
+                self._end(pending, f"cancelled:{trigger.date} removed", status="cancelled")
+            elif pending.wake_at != starts_at:
+                pending.wake_at = starts_at
+                self._log(pending, None, "scheduled", {"starts_at": starts_at.isoformat()})
+        elif starts_at is not None and starts_at > self.now:
+            started = self._enrol(
+                flow,
+                contact,
+                trigger_props={trigger.date: starts_at.isoformat()},
+                starts_at=starts_at,
+            )
+            if started is not None:
+                open_runs.append(started)
+
+    def _is_member(self, flow_key: str, contact_id: str) -> bool:
+        key = (flow_key, contact_id)
+        if key not in self._membership:
+            self._membership[key] = (
+                self.session.scalar(
+                    select(FlowSegmentMember.contact_id).where(
+                        FlowSegmentMember.workspace_id == self.workspace_id,
+                        FlowSegmentMember.flow_key == flow_key,
+                        FlowSegmentMember.contact_id == contact_id,
+                    )
+                )
+                is not None
+            )
+            self._stored_membership[key] = self._membership[key]
+        return self._membership[key]
+
+    def _flush_segments(self) -> None:
+        """Write the membership changes of this batch: inserts for who entered, deletes for who left."""
+        changed = {k: v for k, v in self._membership.items() if self._stored_membership.get(k) != v}
+        for (flow_key, contact_id), inside in sorted(changed.items()):
+            if inside:
+                self.session.add(
+                    FlowSegmentMember(
+                        workspace_id=self.workspace_id,
+                        flow_key=flow_key,
+                        contact_id=contact_id,
+                        entered_at=self.now,
+                    )
+                )
+            else:
+                self.session.execute(
+                    delete(FlowSegmentMember).where(
+                        FlowSegmentMember.workspace_id == self.workspace_id,
+                        FlowSegmentMember.flow_key == flow_key,
+                        FlowSegmentMember.contact_id == contact_id,
+                    )
+                )
+            self._stored_membership[(flow_key, contact_id)] = inside
+
+    # -- manual enrolment -------------------------------------------------------------------------
+    def enrol(
+        self, flow_key: str, contact_id: str, properties: dict[str, Any] | None = None
+    ) -> FlowRun:
+        """Enrol a contact by hand (API or CLI) under the flow's entry rules.
+
+        Raises NotFound for an unknown flow or contact and Conflict, saying
+        which rule, when the entry rules refuse.
+        """
+        flow = next(
+            (f for f in CATALOG.active(self.session, self.workspace_id) if f.key == flow_key), None
+        )
+        if flow is None:
+            raise NotFound(f"no active flow {flow_key!r} in this workspace", field="flow")
+        contact = self._contacts({contact_id}).get(contact_id)
+        if contact is None:
+            raise NotFound(f"no contact {contact_id!r} in this workspace", field="contact_id")
+        with self.session.no_autoflush:
+            run = self._enrol(flow, contact, trigger_props=properties or {})
+            self._drain()
+        self._write()
+        if run is None:
+            raise Conflict(f"not enrolled: {self.refusal}", field="contact_id")
+        return run
 
     def _recent(
         self, ids: Sequence[str], first: datetime, last: datetime, patterns: Sequence[EventTrigger]
@@ -265,6 +417,12 @@ class Runner:
     ) -> None:
         doc = flow.doc
         name = record.event
+        if run.status == "scheduled":
+            trigger = doc.trigger
+            unless = trigger.unless if isinstance(trigger, DateTrigger) else []
+            if name in unless or (doc.goal and name == doc.goal.event):
+                self._end(run, f"cancelled:{name}", status="cancelled")
+            return
         if (
             doc.goal
             and name == doc.goal.event
@@ -312,7 +470,7 @@ class Runner:
         """Engagement points; crossing the threshold jumps the run to ``scoring.then`` once."""
         scoring = flow.doc.scoring
         assert scoring is not None
-        change_contact(contact, now=self.now, score_delta=points)
+        self._add_score(contact, points)
         self._log(run, None, "score", {"points": points, "total": contact.score})
         if (
             scoring.threshold is not None
@@ -334,8 +492,13 @@ class Runner:
         trigger_props: dict[str, Any] | None = None,
         message_id: str | None = None,
         active: Sequence[FlowRun] | None = None,
+        starts_at: datetime | None = None,
     ) -> FlowRun | None:
-        """Start a run if the entry rules allow it; None when they do not."""
+        """Start a run (or schedule it, for ``starts_at`` ahead) if the entry rules allow it.
+
+        None when they do not: already in the flow, re-entry too soon, or the
+        entry filter says no.
+        """
         doc = flow.doc
         if active is None:
             active = list(
@@ -343,11 +506,12 @@ class Runner:
                     select(FlowRun).where(
                         FlowRun.workspace_id == self.workspace_id,
                         FlowRun.contact_id == contact.id,
-                        FlowRun.status == "active",
+                        FlowRun.status.in_(OPEN),
                     )
                 )
             )
-        if any(r.flow_key == flow.key and r.status == "active" for r in active):
+        if any(r.flow_key == flow.key and r.status in OPEN for r in active):
+            self.refusal = "the contact is already in this flow"
             return None
         reentry = doc.entry.reentry
         if reentry != "always":
@@ -363,10 +527,15 @@ class Runner:
                     )
                 )
             if last is not None and (reentry == "never" or self.now - last < reentry):
+                self.refusal = (
+                    "the flow allows one entry per contact"
+                    if reentry == "never"
+                    else f"re-entry is allowed from {(last + reentry).isoformat()}"
+                )
                 return None
         if not evaluate(doc.entry.filter, contact_facts(contact, trigger_props, now=self.now)):
+            self.refusal = "the contact does not pass the flow's entry filter"
             return None
-        holdout = split_bucket(contact.id, flow.key, "holdout") < doc.entry.holdout
         run = FlowRun(
             id=new_id(),
             workspace_id=self.workspace_id,
@@ -374,7 +543,7 @@ class Runner:
             flow_key=flow.key,
             contact_id=contact.id,
             status="active",
-            holdout=holdout,
+            holdout=False,
             position=0,
             waiting=None,
             wake_at=None,
@@ -390,15 +559,45 @@ class Runner:
         )
         self.session.add(run)
         self._last_entered[(contact.id, flow.key)] = self.now
-        self._log(run, None, "enter", {"holdout": holdout})
-        if holdout:
+        if starts_at is not None and starts_at > self.now:
+            run.status, run.waiting, run.wake_at = "scheduled", "timer", starts_at
+            self._log(run, None, "scheduled", {"starts_at": starts_at.isoformat()})
+        else:
+            self._start(flow, run, contact)
+        return run
+
+    def _start(self, flow: LoadedFlow, run: FlowRun, contact: Contact) -> None:
+        """Enter the run: the holdout draw, then its first steps (or the control group's wait)."""
+        doc = flow.doc
+        run.status, run.entered_at = "active", self.now
+        run.holdout = split_bucket(contact.id, flow.key, "holdout") < doc.entry.holdout
+        run.waiting, run.wake_at, run.wait_event = None, None, None
+        self._log(run, None, "enter", {"holdout": run.holdout})
+        if run.holdout:
             run.waiting = "timer"
             run.wake_at = self.now + (
                 doc.exit.after or (doc.goal.window if doc.goal else HOLDOUT_WAIT)
             )
         else:
             self._advance(flow, run, contact, START)
-        return run
+
+    def _add_score(self, contact: Contact, points: int) -> None:
+        """Change the score; crossing a score trigger's threshold upwards enrols in that flow."""
+        before = contact.score
+        change_contact(contact, now=self.now, score_delta=points)
+        for flow in CATALOG.active(self.session, self.workspace_id):
+            trigger = flow.doc.trigger
+            if isinstance(trigger, ScoreTrigger) and before < trigger.score_above <= contact.score:
+                self._crossed.append((flow, contact))
+
+    def _drain(self) -> None:
+        """Enrol the contacts whose score crossed a threshold (which may move scores again)."""
+        for _ in range(100):  # a cycle of flows scoring each other stops here
+            if not self._crossed:
+                return
+            pending, self._crossed = self._crossed, []
+            for flow, contact in pending:
+                self._enrol(flow, contact, trigger_props={"score": contact.score})
 
     # -- timers ---------------------------------------------------------------------------------
     def wake(self, runs: Sequence[FlowRun]) -> int:
@@ -406,12 +605,16 @@ class Runner:
         contacts = self._contacts({r.contact_id for r in runs})
         with self.session.no_autoflush:
             self._wake(runs, contacts)
+            self._drain()
         self._write()
         return len(runs)
 
     def _wake(self, runs: Sequence[FlowRun], contacts: dict[str, Contact]) -> None:
         for run in runs:
             flow = CATALOG.version(self.session, run.flow_version_id)
+            if run.status == "scheduled":
+                self._start(flow, run, contacts[run.contact_id])
+                continue
             if run.holdout:
                 self._end(run, "completed", status="completed")
                 continue
@@ -498,7 +701,7 @@ class Runner:
                 owner=decision.owner,
             )
         elif isinstance(decision, AddScore):
-            change_contact(contact, now=now, score_delta=decision.points)
+            self._add_score(contact, decision.points)
         else:
             kind = _ACTION[type(decision)]
             channel = decision.channel if isinstance(decision, SendMessage) else None

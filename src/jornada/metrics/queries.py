@@ -34,7 +34,10 @@ def flows_overview(session: Session, workspace_id: str) -> list[dict[str, Any]]:
             "key": f.key,
             "name": f.doc.name,
             "version": f.version,
-            "runs": {s: counts[f.key][s] for s in ("active", "converted", "completed", "exited")},
+            "runs": {
+                s: counts[f.key][s]
+                for s in ("scheduled", "active", "converted", "completed", "exited", "cancelled")
+            },
         }
         for f in CATALOG.active(session, workspace_id)
     ]
@@ -50,6 +53,8 @@ def flow_stats(
     known = {f.key for f in CATALOG.active(session, workspace_id)}
     if not runs and key not in known:
         raise NotFound(f"no flow {key!r} in this workspace", field="key")
+    waiting = [r for r in runs if r.status in ("scheduled", "cancelled")]  # never started
+    runs = [r for r in runs if r.status not in ("scheduled", "cancelled")]
     treated = [r for r in runs if not r.holdout]
     control = [r for r in runs if r.holdout]
     exited: Counter[str] = Counter(r.end_reason or "" for r in runs if r.status == "exited")
@@ -109,6 +114,8 @@ def flow_stats(
     )
     return {
         "key": key,
+        "scheduled": sum(r.status == "scheduled" for r in waiting),
+        "cancelled_before_start": sum(r.status == "cancelled" for r in waiting),
         "entered": len(runs),
         "treated": len(treated),
         "holdout": len(control),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
 from jornada.db.session import Database, normalize_url
 
@@ -24,6 +25,9 @@ def upgrade(url: str, revision: str = "head") -> None:
     database = Database(url)
     try:
         with database.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several `jornada worker`s started at once on a fresh database: one migrates.
+                connection.execute(text("SELECT pg_advisory_xact_lock(7419001)"))
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
