@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from jornada.channels.catalog import template_for
 from jornada.channels.policy import Allow, Defer, Recipient, gate
-from jornada.channels.templates import TemplateError, render
-from jornada.contacts import Contact
+from jornada.channels.templates import Template, TemplateError, render
+from jornada.contacts import Contact, recommended_for
 from jornada.contacts.queries import contact_view
 from jornada.outbox import OutboxItem
 from jornada.workspaces import Workspace
@@ -55,14 +55,40 @@ def _body(item: OutboxItem) -> str:
     return str(payload.get("message", item.kind))
 
 
-def variables(item: OutboxItem, contact: Contact, shop: Workspace) -> dict[str, Any]:
-    """What a template may use: the contact, the triggering event, a coupon, the shop."""
+def uses_recommended(template: Template) -> bool:
+    """Whether any part of ``template`` names ``recommended`` (only then is it computed)."""
+    parts = (template.subject, template.body, template.text)
+    return any("recommended" in part for part in parts if part)
+
+
+def variables(
+    item: OutboxItem,
+    contact: Contact,
+    shop: Workspace,
+    *,
+    session: Session | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """What a template may use: the contact, the triggering event, a coupon, the shop.
+
+    With a ``session`` and ``now``, also ``recommended``: up to three products
+    often bought with the trigger's products (else the last order's, else the
+    last product viewed), each with product_id, name and, when known, price,
+    url and image_url; an empty list when there is nothing to suggest.
+    """
     payload = item.payload
+    trigger = payload.get("trigger") or {}
+    recommended = (
+        recommended_for(session, contact, trigger, now=now)
+        if session is not None and now is not None and isinstance(trigger, dict)
+        else []
+    )
     return {
         "contact": orjson.loads(orjson.dumps(contact_view(contact), default=str)),
-        "trigger": payload.get("trigger") or {},
+        "trigger": trigger,
         "coupon": payload.get("coupon") or {},
         "shop": {"name": shop.name, "url": (shop.url or "").rstrip("/")},
+        "recommended": recommended,
     }
 
 
@@ -92,7 +118,14 @@ def send(
     try:
         rendered = render(
             template,
-            variables(item, contact, shop),
+            variables(
+                item,
+                contact,
+                shop,
+                # products are looked up only for a template that shows them
+                session=session if uses_recommended(template) else None,
+                now=now,
+            ),
             locale=contact.locale or "pt_BR",
             timezone=contact.timezone,
         )

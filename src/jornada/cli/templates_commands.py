@@ -9,7 +9,8 @@ from sqlalchemy import select
 from jornada.channels.catalog import library_templates, template_for
 from jornada.channels.templates import Template, lint, render
 from jornada.cli.commands import Context, console, main, pass_context
-from jornada.contacts import Contact, get_contact
+from jornada.clock import SystemClock
+from jornada.contacts import Contact, get_contact, recommended_for
 from jornada.contacts.queries import contact_view
 from jornada.errors import NotFound
 from jornada.workspaces import Workspace
@@ -68,9 +69,12 @@ def templates_preview(ctx: Context, template_id: str, workspace_name: str, conta
         contact = get_contact(session, target.id, contact_id)
         shop = session.get(Workspace, target.id)
         assert shop is not None
+        values = _variables(shop, contact)
+        # the products the message would suggest, from the contact's own orders and views
+        values["recommended"] = recommended_for(session, contact, {}, now=SystemClock().now())
         rendered = render(
             template,
-            _variables(shop, contact),
+            values,
             locale=contact.locale or "pt_BR",
             timezone=contact.timezone,
         )
