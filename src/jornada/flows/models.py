@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     Index,
     Integer,
     PrimaryKeyConstraint,
     String,
+    Table,
     UniqueConstraint,
+    bindparam,
+    insert,
+    select,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from jornada.db import Base, Json, UTCDateTime, WorkspaceScoped
 
@@ -97,3 +105,86 @@ class FlowSegmentMember(WorkspaceScoped, Base):
     flow_key: Mapped[str] = mapped_column(String(64))
     contact_id: Mapped[str] = mapped_column(String(26))
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@dataclass(slots=True, eq=False)
+class RunRow:
+    """A run as the runner moves it: a plain object read and written in bulk, without ORM bookkeeping.
+
+    Thousands of runs move per second; the ORM's per-attribute tracking cost
+    more than the work itself. ``loaded`` keeps the values as read, so only
+    changed runs are written back.
+    """
+
+    id: str
+    workspace_id: str
+    flow_version_id: str
+    flow_key: str
+    contact_id: str
+    status: str
+    holdout: bool
+    position: int
+    waiting: str | None
+    wake_at: datetime | None
+    wait_event: str | None
+    vars: dict[str, Any]
+    steps_run: int
+    log_seq: int
+    entered_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    revenue_cents: int | None
+    trigger_message_id: str | None
+    loaded: tuple[Any, ...] | None = field(default=None, repr=False)
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in RUN_COLUMNS}
+
+    def changed(self) -> bool:
+        return self.loaded != tuple(getattr(self, name) for name in _MUTABLE)
+
+
+RUN_COLUMNS = tuple(name for name in RunRow.__dataclass_fields__ if name != "loaded")
+_MUTABLE = tuple(c for c in RUN_COLUMNS if c not in ("id", "workspace_id", "contact_id"))
+assert set(RUN_COLUMNS) == {c.name for c in FlowRun.__table__.columns}, "RunRow must mirror FlowRun"
+
+
+def load_runs(
+    session: Session, *where: ColumnElement[bool], limit: int | None = None, lock: bool = False
+) -> list[RunRow]:
+    """Runs matching ``where``, oldest wake first when limited; ``lock`` claims them (SKIP LOCKED)."""
+    table = cast(Table, FlowRun.__table__)
+    query = select(*(table.c[name] for name in RUN_COLUMNS)).where(*where)
+    if limit is not None:
+        query = query.order_by(table.c.wake_at).limit(limit)
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    rows = []
+    for values in session.execute(query):
+        run = RunRow(*values)
+        run.loaded = tuple(getattr(run, name) for name in _MUTABLE)
+        rows.append(run)
+    return rows
+
+
+def save_runs(session: Session, runs: Iterable[RunRow]) -> None:
+    """Insert the new runs and update the changed ones, one statement each."""
+    table = cast(Table, FlowRun.__table__)
+    new, changed = [], []
+    for run in runs:
+        if run.loaded is None:
+            new.append(run.values())
+        elif run.changed():
+            changed.append({"_id": run.id, **{name: getattr(run, name) for name in _MUTABLE}})
+        else:
+            continue
+        run.loaded = tuple(getattr(run, name) for name in _MUTABLE)
+    if new:
+        session.execute(insert(table), new)
+    if changed:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({name: bindparam(name) for name in _MUTABLE}),
+            changed,
+        )

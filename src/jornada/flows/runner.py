@@ -41,7 +41,14 @@ from jornada.flows.decisions import (
 )
 from jornada.flows.definition import DateTrigger, EventTrigger, ScoreTrigger, SegmentTrigger
 from jornada.flows.engine import START, TIMER, Wake, advance, resolve_date, split_bucket
-from jornada.flows.models import FlowRun, FlowRunStep, FlowSegmentMember
+from jornada.flows.models import (
+    FlowRun,
+    FlowRunStep,
+    FlowSegmentMember,
+    RunRow,
+    load_runs,
+    save_runs,
+)
 from jornada.ids import new_id
 from jornada.outbox import enqueue_many
 
@@ -174,6 +181,9 @@ class Runner:
         self._prefetched: set[str] = set()
         self._steps: list[dict[str, Any]] = []
         self._effects: list[dict[str, Any]] = []
+        self._runs: list[
+            RunRow
+        ] = []  # every run this runner read or started, written back at the end
         self._crossed: list[tuple[LoadedFlow, Contact]] = []
         self.refusal: str | None = None  # why the last enrolment was refused
         self._membership: dict[tuple[str, str], bool] = {}
@@ -263,16 +273,15 @@ class Runner:
             self._flush_segments()
         self._write()
 
-    def _prefetch(self, ids: list[str]) -> dict[str, list[FlowRun]]:
+    def _load(self, *where: Any) -> list[RunRow]:
+        runs = load_runs(self.session, FlowRun.workspace_id == self.workspace_id, *where)
+        self._runs.extend(runs)
+        return runs
+
+    def _prefetch(self, ids: list[str]) -> dict[str, list[RunRow]]:
         """The contacts' open runs, and when each last entered each flow."""
-        runs: dict[str, list[FlowRun]] = defaultdict(list)
-        for run in self.session.scalars(
-            select(FlowRun).where(
-                FlowRun.workspace_id == self.workspace_id,
-                FlowRun.contact_id.in_(ids),
-                FlowRun.status.in_(OPEN),
-            )
-        ):
+        runs: dict[str, list[RunRow]] = defaultdict(list)
+        for run in self._load(FlowRun.contact_id.in_(ids), FlowRun.status.in_(OPEN)):
             runs[run.contact_id].append(run)
         self._prefetched.update(ids)
         self._last_entered.update(
@@ -288,7 +297,7 @@ class Runner:
         return runs
 
     # -- contact-watching triggers ----------------------------------------------------------
-    def _watch(self, flow: LoadedFlow, contact: Contact, open_runs: list[FlowRun]) -> None:
+    def _watch(self, flow: LoadedFlow, contact: Contact, open_runs: list[RunRow]) -> None:
         trigger = flow.doc.trigger
         facts = contact_facts(contact, now=self.now)
         if isinstance(trigger, SegmentTrigger):
@@ -366,7 +375,7 @@ class Runner:
     # -- manual enrolment -------------------------------------------------------------------------
     def enrol(
         self, flow_key: str, contact_id: str, properties: dict[str, Any] | None = None
-    ) -> FlowRun:
+    ) -> RunRow:
         """Enrol a contact by hand (API or CLI) under the flow's entry rules.
 
         Raises NotFound for an unknown flow or contact and Conflict, saying
@@ -413,7 +422,7 @@ class Runner:
         return found
 
     def _on_event(
-        self, flow: LoadedFlow, run: FlowRun, contact: Contact, record: EventRecord
+        self, flow: LoadedFlow, run: RunRow, contact: Contact, record: EventRecord
     ) -> None:
         doc = flow.doc
         name = record.event
@@ -443,7 +452,7 @@ class Runner:
         elif self._awaits(flow, run, record) and not run.holdout:
             self._advance(flow, run, contact, Wake("event", name, record.properties))
 
-    def _awaits(self, flow: LoadedFlow, run: FlowRun, record: EventRecord) -> bool:
+    def _awaits(self, flow: LoadedFlow, run: RunRow, record: EventRecord) -> bool:
         """Whether the run waits for this very event (name and ``where``)."""
         if run.waiting != "event" or record.event not in (run.wait_event or "").split("|"):
             return False
@@ -452,7 +461,7 @@ class Runner:
             step.wait_for.where, Facts(properties=record.properties)
         )
 
-    def _performed(self, run: FlowRun) -> frozenset[str]:
+    def _performed(self, run: RunRow) -> frozenset[str]:
         """Names of the events the contact has done since entering the run."""
         names = self.session.scalars(
             select(Event.event)
@@ -466,7 +475,7 @@ class Runner:
         ).all()
         return frozenset(n for n in names if n is not None)
 
-    def _score(self, flow: LoadedFlow, run: FlowRun, contact: Contact, points: int) -> None:
+    def _score(self, flow: LoadedFlow, run: RunRow, contact: Contact, points: int) -> None:
         """Engagement points; crossing the threshold jumps the run to ``scoring.then`` once."""
         scoring = flow.doc.scoring
         assert scoring is not None
@@ -491,9 +500,9 @@ class Runner:
         *,
         trigger_props: dict[str, Any] | None = None,
         message_id: str | None = None,
-        active: Sequence[FlowRun] | None = None,
+        active: Sequence[RunRow] | None = None,
         starts_at: datetime | None = None,
-    ) -> FlowRun | None:
+    ) -> RunRow | None:
         """Start a run (or schedule it, for ``starts_at`` ahead) if the entry rules allow it.
 
         None when they do not: already in the flow, re-entry too soon, or the
@@ -501,15 +510,12 @@ class Runner:
         """
         doc = flow.doc
         if active is None:
-            active = list(
-                self.session.scalars(
-                    select(FlowRun).where(
-                        FlowRun.workspace_id == self.workspace_id,
-                        FlowRun.contact_id == contact.id,
-                        FlowRun.status.in_(OPEN),
-                    )
-                )
-            )
+            known = {r.id for r in self._runs if r.contact_id == contact.id}
+            active = [r for r in self._runs if r.contact_id == contact.id] + [
+                r
+                for r in self._load(FlowRun.contact_id == contact.id, FlowRun.status.in_(OPEN))
+                if r.id not in known
+            ]
         if any(r.flow_key == flow.key and r.status in OPEN for r in active):
             self.refusal = "the contact is already in this flow"
             return None
@@ -536,7 +542,7 @@ class Runner:
         if not evaluate(doc.entry.filter, contact_facts(contact, trigger_props, now=self.now)):
             self.refusal = "the contact does not pass the flow's entry filter"
             return None
-        run = FlowRun(
+        run = RunRow(
             id=new_id(),
             workspace_id=self.workspace_id,
             flow_version_id=flow.version_id,
@@ -557,7 +563,7 @@ class Runner:
             revenue_cents=None,
             trigger_message_id=message_id,
         )
-        self.session.add(run)
+        self._runs.append(run)
         self._last_entered[(contact.id, flow.key)] = self.now
         if starts_at is not None and starts_at > self.now:
             run.status, run.waiting, run.wake_at = "scheduled", "timer", starts_at
@@ -566,7 +572,7 @@ class Runner:
             self._start(flow, run, contact)
         return run
 
-    def _start(self, flow: LoadedFlow, run: FlowRun, contact: Contact) -> None:
+    def _start(self, flow: LoadedFlow, run: RunRow, contact: Contact) -> None:
         """Enter the run: the holdout draw, then its first steps (or the control group's wait)."""
         doc = flow.doc
         run.status, run.entered_at = "active", self.now
@@ -600,8 +606,9 @@ class Runner:
                 self._enrol(flow, contact, trigger_props={"score": contact.score})
 
     # -- timers ---------------------------------------------------------------------------------
-    def wake(self, runs: Sequence[FlowRun]) -> int:
-        """Advance runs whose timer is due; returns how many moved."""
+    def wake(self, runs: Sequence[RunRow]) -> int:
+        """Advance runs whose timer is due (claimed with :func:`load_runs`); returns how many moved."""
+        self._runs.extend(runs)
         contacts = self._contacts({r.contact_id for r in runs})
         with self.session.no_autoflush:
             self._wake(runs, contacts)
@@ -609,7 +616,7 @@ class Runner:
         self._write()
         return len(runs)
 
-    def _wake(self, runs: Sequence[FlowRun], contacts: dict[str, Contact]) -> None:
+    def _wake(self, runs: Sequence[RunRow], contacts: dict[str, Contact]) -> None:
         for run in runs:
             flow = CATALOG.version(self.session, run.flow_version_id)
             if run.status == "scheduled":
@@ -635,7 +642,7 @@ class Runner:
             )
         }
 
-    def _advance(self, flow: LoadedFlow, run: FlowRun, contact: Contact, wake: Wake) -> None:
+    def _advance(self, flow: LoadedFlow, run: RunRow, contact: Contact, wake: Wake) -> None:
         state = RunState(
             position=run.position,
             entered_at=run.entered_at,
@@ -667,7 +674,7 @@ class Runner:
             if flow.doc.exit.after is not None and run.wake_at is not None:
                 run.wake_at = min(run.wake_at, run.entered_at + flow.doc.exit.after)
 
-    def _apply(self, flow: LoadedFlow, run: FlowRun, contact: Contact, decision: Decision) -> None:
+    def _apply(self, flow: LoadedFlow, run: RunRow, contact: Contact, decision: Decision) -> None:
         ws, now = self.workspace_id, self.now
         if isinstance(decision, Finish):
             self._end(run, decision.reason, status="completed", step_id=decision.step_id)
@@ -725,12 +732,12 @@ class Runner:
                 }
             )
 
-    def _end(self, run: FlowRun, reason: str, *, status: str, step_id: str | None = None) -> None:
+    def _end(self, run: RunRow, reason: str, *, status: str, step_id: str | None = None) -> None:
         run.status, run.end_reason, run.ended_at = status, reason, self.now
         run.waiting, run.wake_at, run.wait_event = None, None, None
         self._log(run, step_id, "exit", {"reason": reason})
 
-    def _log(self, run: FlowRun, step_id: str | None, action: str, detail: dict[str, Any]) -> int:
+    def _log(self, run: RunRow, step_id: str | None, action: str, detail: dict[str, Any]) -> int:
         run.log_seq += 1
         self._steps.append(
             {
@@ -746,8 +753,9 @@ class Runner:
         return run.log_seq
 
     def _write(self) -> None:
-        """Runs first (the ORM flush), then their step log and effects in two bulk inserts."""
+        """Contacts (the ORM flush) and runs first, then their step log and effects, in bulk."""
         self.session.flush()
+        save_runs(self.session, self._runs)
         if self._steps:
             self.session.execute(cast(Table, FlowRunStep.__table__).insert(), self._steps)
             self._steps = []

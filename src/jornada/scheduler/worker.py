@@ -19,6 +19,7 @@ from sqlalchemy import Select, select
 from jornada.clock import Clock
 from jornada.db import Database
 from jornada.flows import FlowRun, Runner
+from jornada.flows.models import RunRow, load_runs
 from jornada.outbox import OutboxItem
 from jornada.scheduler.dispatch import carry_out
 
@@ -36,18 +37,8 @@ def _claimable(database: Database, query: Q) -> Q:
 def run_due(database: Database, now: datetime, *, limit: int = BATCH) -> int:
     """Advance runs whose timer is due; returns how many."""
     with database.write() as session:
-        runs = list(
-            session.scalars(
-                _claimable(
-                    database,
-                    select(FlowRun)
-                    .where(FlowRun.wake_at <= now)
-                    .order_by(FlowRun.wake_at)
-                    .limit(limit),
-                )
-            )
-        )
-        by_workspace: dict[str, list[FlowRun]] = defaultdict(list)
+        runs = load_runs(session, FlowRun.wake_at <= now, limit=limit, lock=not database.is_sqlite)
+        by_workspace: dict[str, list[RunRow]] = defaultdict(list)
         for run in runs:
             by_workspace[run.workspace_id].append(run)
         for workspace_id, group in by_workspace.items():
