@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jornada.contacts import ConsentRecord, Contact, ContactMerge, contact_events, get_contact
+from jornada.contacts.queries import contact_view
 from jornada.db import Database
 from jornada.events import Event
 from jornada.ingest import IngestResult, accept_messages
@@ -487,3 +488,32 @@ def test_naive_timestamps_are_utc_and_result_counts(database: Database, shop: Sh
     with database.read() as session:
         stamp = session.scalar(select(Event.timestamp).where(Event.workspace_id == shop.ref.id))
     assert stamp == datetime(2026, 10, 1, 10, tzinfo=UTC)
+
+
+def test_web_session_counts_activity_until_thirty_idle_minutes(
+    database: Database, shop: Shop
+) -> None:
+    def view(minutes: int, product: str) -> dict[str, Any]:
+        return {
+            "type": "track",
+            "anonymousId": "visitante",
+            "event": "Product Viewed",
+            "properties": {"product_id": product},
+            "timestamp": at(minutes),
+        }
+
+    page = {"type": "page", "anonymousId": "visitante", "name": "Home", "timestamp": at(0)}
+    send(database, shop, page, view(1, "p1"), view(20, "p2"))
+    send(database, shop, view(49, "p3"))  # 29 minutes later: the same session
+    with database.read() as session:
+        contact = only_contact(database, shop)
+        seen = get_contact(session, shop.ref.id, contact.id)
+        current = contact_view(seen)["web_session"]
+    assert current["counts"] == {"page": 1, "Product Viewed": 3}
+    assert current["started_at"] == at(0)
+    assert current["duration_seconds"] == 49 * 60
+    send(database, shop, view(80, "p4"))  # 31 minutes idle: a new session
+    fresh = only_contact(database, shop).web_session
+    assert fresh == {"started_at": at(80), "last_at": at(80), "counts": {"Product Viewed": 1}}
+    send(database, shop, view(10, "p0"))  # a late event from the old session changes nothing
+    assert only_contact(database, shop).web_session == fresh

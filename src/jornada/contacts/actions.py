@@ -37,7 +37,16 @@ _TIME_COLUMNS = frozenset(
     {"first_seen_at", "last_seen_at", "first_order_at", "last_order_at", "created_at", "updated_at"}
 )
 _JSON_COLUMNS = frozenset(
-    {"traits", "tags", "consent", "last_product_viewed", "open_cart", "open_boletos"}
+    {
+        "traits",
+        "tags",
+        "consent",
+        "last_product_viewed",
+        "open_cart",
+        "open_boletos",
+        "web_session",
+        "flow_entries",
+    }
 )
 _UPDATABLE_AT = [(i, c) for i, c in enumerate(_STATE_COLUMNS) if c in _UPDATABLE_SET]
 _TIME_AT = [i for i, c in enumerate(_STATE_COLUMNS) if c in _TIME_COLUMNS]

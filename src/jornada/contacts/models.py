@@ -50,6 +50,10 @@ class Contact(WorkspaceScoped, Base):
     last_product_viewed: Mapped[dict[str, Any] | None] = mapped_column(Json)
     open_cart: Mapped[dict[str, Any] | None] = mapped_column(Json)
     open_boletos: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    # the current web session: started_at, last_at and counts per event (see state._touch_session)
+    web_session: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    # when the contact last entered each flow, {flow_key: ISO time}; None until first needed
+    flow_entries: Mapped[dict[str, str] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -79,7 +79,17 @@ def contact_view(contact: Contact) -> dict[str, Any]:
             "open_cart": contact.open_cart,
             "open_boletos": contact.open_boletos,
         },
+        "web_session": _session_view(contact.web_session),
     }
+
+
+def _session_view(session: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The current web session with its duration; product views are ``counts["Product Viewed"]``."""
+    if session is None:
+        return None
+    started = datetime.fromisoformat(session["started_at"])
+    last = datetime.fromisoformat(session["last_at"])
+    return {**session, "duration_seconds": int((last - started).total_seconds())}
 
 
 def get_contact(session: Session, workspace_id: str, contact_id: str) -> Contact:

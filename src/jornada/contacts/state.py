@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -12,6 +12,7 @@ from jornada.events import canonical as ev
 from jornada.events.record import EventRecord
 
 CENT = Decimal("0.01")
+SESSION_GAP = timedelta(minutes=30)  # a web session ends after this long without activity
 
 
 def to_cents(value: Any) -> int | None:
@@ -76,6 +77,8 @@ class ContactState:
     last_product_viewed: dict[str, Any] | None
     open_cart: dict[str, Any] | None
     open_boletos: list[dict[str, Any]]
+    web_session: dict[str, Any] | None
+    flow_entries: dict[str, str] | None
     created_at: datetime
     updated_at: datetime
     is_new: bool = False
@@ -119,6 +122,8 @@ class ContactState:
             last_product_viewed=None,
             open_cart=None,
             open_boletos=[],
+            web_session=None,
+            flow_entries={},
             created_at=now,
             updated_at=now,
             is_new=True,
@@ -151,9 +156,40 @@ def apply_event(state: ContactState, record: EventRecord, workspace_tz: str) -> 
         _apply_consent(state, record.consent, at, source=_consent_source(record))
     if record.timezone or record.traits or record.phone:
         _resolve_timezone(state, workspace_tz)
+    if record.type in ("track", "page", "screen"):
+        name = record.event if record.type == "track" and record.event else record.type
+        _touch_session(state, name, at)
     if record.type == "track" and record.event is not None:
         return _apply_commerce(state, record.event, record.properties, at)
     return None
+
+
+def _touch_session(state: ContactState, name: str, at: datetime) -> None:
+    """The current web session: activity no more than 30 minutes apart, with counts per event.
+
+    ``{"started_at", "last_at", "counts": {"Product Viewed": 4, "page": 2}}``; an
+    event older than the session (a late arrival) belongs to a past one and is not counted.
+    """
+    session = state.web_session
+    if session is not None:
+        started = datetime.fromisoformat(session["started_at"])
+        last = datetime.fromisoformat(session["last_at"])
+        if at < started - SESSION_GAP:
+            return
+        if at - last <= SESSION_GAP:
+            counts = dict(session["counts"])
+            counts[name] = counts.get(name, 0) + 1
+            state.web_session = {
+                "started_at": min(started, at).isoformat(),
+                "last_at": max(last, at).isoformat(),
+                "counts": counts,
+            }
+            return
+    state.web_session = {
+        "started_at": at.isoformat(),
+        "last_at": at.isoformat(),
+        "counts": {name: 1},
+    }
 
 
 def _consent_source(record: EventRecord) -> str:
@@ -376,6 +412,15 @@ def merge_states(survivor: ContactState, loser: ContactState) -> None:
     survivor.open_boletos = survivor.open_boletos + [
         b for b in loser.open_boletos if b["order_id"] not in mine_ids
     ]
+    if survivor.flow_entries is not None and loser.flow_entries is not None:
+        entries = dict(loser.flow_entries)
+        for key, at in survivor.flow_entries.items():
+            entries[key] = max(at, entries.get(key, ""))
+        survivor.flow_entries = entries  # a merged person does not re-enter a flow too soon
+    else:
+        survivor.flow_entries = None  # unknown: the runner reads it from the runs again
+    sessions = [w for w in (survivor.web_session, loser.web_session) if w]
+    survivor.web_session = max(sessions, key=lambda w: w["last_at"], default=None)
     survivor.orders_changed = True
     survivor.consent_changes += loser.consent_changes
     loser.consent_changes = []

@@ -33,7 +33,7 @@ class Facts:
 
     traits: Mapping[str, Any] = field(default_factory=dict)
     facts: Mapping[str, Any] = field(default_factory=dict)
-    tags: frozenset[str] = frozenset()
+    tags: Container[str] = frozenset()
     stage: str = "New"
     consent: Mapping[str, bool] = field(default_factory=dict)
     properties: Mapping[str, Any] = field(default_factory=dict)

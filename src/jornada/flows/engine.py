@@ -9,6 +9,7 @@ the clock differs.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -118,7 +119,7 @@ def _date_value(path: str, facts: Facts) -> Any:
         "trait": facts.traits,
     }.get(source)
     for part in rest.split("."):
-        root = root.get(part) if isinstance(root, dict) else None
+        root = root.get(part) if isinstance(root, Mapping) else None
     return root
 
 

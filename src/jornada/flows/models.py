@@ -17,14 +17,12 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    bindparam,
-    insert,
     select,
-    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from jornada.db import Base, Json, UTCDateTime, WorkspaceScoped
+from jornada.db.bulk import Bulk
 
 
 class FlowVersion(WorkspaceScoped, Base):
@@ -168,23 +166,28 @@ def load_runs(
 
 
 def save_runs(session: Session, runs: Iterable[RunRow]) -> None:
-    """Insert the new runs and update the changed ones, one statement each."""
-    table = cast(Table, FlowRun.__table__)
+    """Insert the new runs and update the changed ones, each in one ``executemany``."""
+    bulk = Bulk(session.get_bind().dialect.name)
+    conn = session.connection()
     new, changed = [], []
     for run in runs:
         if run.loaded is None:
-            new.append(run.values())
+            new.append(tuple(_adapt(bulk, name, getattr(run, name)) for name in RUN_COLUMNS))
         elif run.changed():
-            changed.append({"_id": run.id, **{name: getattr(run, name) for name in _MUTABLE}})
+            changed.append((*(_adapt(bulk, name, getattr(run, name)) for name in _MUTABLE), run.id))
         else:
             continue
         run.loaded = tuple(getattr(run, name) for name in _MUTABLE)
-    if new:
-        session.execute(insert(table), new)
-    if changed:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({name: bindparam(name) for name in _MUTABLE}),
-            changed,
-        )
+    bulk.insert(conn, "flow_runs", RUN_COLUMNS, new)
+    bulk.update(conn, "flow_runs", _MUTABLE, "id", changed)
+
+
+_TIMES = frozenset({"wake_at", "entered_at", "ended_at"})
+
+
+def _adapt(bulk: Bulk, name: str, value: Any) -> Any:
+    if name in _TIMES:
+        return bulk.time(value)
+    if name == "vars":
+        return bulk.json(value)
+    return value

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from jornada.contacts import Contact, change_contact
-from jornada.contacts.state import cents_str, order_total_cents
+from jornada.contacts.state import SESSION_GAP, cents_str, order_total_cents
+from jornada.db.bulk import Bulk
 from jornada.errors import Conflict, NotFound
 from jornada.events.models import Event
 from jornada.events.record import EventRecord
@@ -43,7 +44,6 @@ from jornada.flows.definition import DateTrigger, EventTrigger, ScoreTrigger, Se
 from jornada.flows.engine import START, TIMER, Wake, advance, resolve_date, split_bucket
 from jornada.flows.models import (
     FlowRun,
-    FlowRunStep,
     FlowSegmentMember,
     RunRow,
     load_runs,
@@ -69,6 +69,85 @@ def coupon_code(prefix: str, key: str) -> str:
     return f"{prefix}-{hashlib.sha256(key.encode()).hexdigest()[:8].upper()}"
 
 
+class _ContactFacts(Mapping[str, Any]):
+    """A contact's commerce facts, each computed when a condition first asks for it.
+
+    Most conditions read one or two facts; building all of them for every
+    event and every flow was a good part of what flows cost ingestion.
+    """
+
+    _KEYS = (
+        "orders_count",
+        "total_spent",
+        "average_order_value",
+        "first_order_at",
+        "last_order_at",
+        "score",
+        "days_since_last_order",
+        "expected_next_order_at",
+        "open_cart_value",
+        "open_boletos",
+        "email",
+        "phone",
+    )
+
+    def __init__(self, contact: Contact, now: datetime | None) -> None:
+        self._contact = contact
+        self._now = now
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._cache:
+            if key not in self._KEYS:
+                raise KeyError(key)
+            self._cache[key] = self._compute(key)
+        return self._cache[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+    def _compute(self, key: str) -> Any:
+        c, now = self._contact, self._now
+        if key == "orders_count":
+            return c.orders_count
+        if key == "total_spent":
+            return cents_str(c.total_spent_cents)
+        if key == "average_order_value":
+            return cents_str(c.total_spent_cents // c.orders_count) if c.orders_count else None
+        if key in ("first_order_at", "last_order_at"):
+            moment = getattr(c, key)
+            return moment.isoformat() if moment else None
+        if key == "days_since_last_order":
+            return (now - c.last_order_at).days if now and c.last_order_at else None
+        if key == "expected_next_order_at":
+            expected = expected_next_order_at(c)
+            return expected.isoformat() if expected else None
+        if key == "open_cart_value":
+            return (c.open_cart or {}).get("value")
+        if key == "open_boletos":
+            return len(c.open_boletos)
+        return getattr(c, key)  # score, email, phone
+
+
+class _Consent(Mapping[str, bool]):
+    """Granted or not, per ``<channel>_<purpose>``, read from the contact when asked."""
+
+    def __init__(self, consent: dict[str, Any]) -> None:
+        self._consent = consent
+
+    def __getitem__(self, key: str) -> bool:
+        return bool(self._consent[key].get("granted"))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._consent)
+
+    def __len__(self) -> int:
+        return len(self._consent)
+
+
 def contact_facts(
     contact: Contact,
     properties: dict[str, Any] | None = None,
@@ -76,34 +155,26 @@ def contact_facts(
     *,
     now: datetime | None = None,
 ) -> Facts:
-    """What conditions may read about a contact."""
-    aov = contact.total_spent_cents // contact.orders_count if contact.orders_count else None
-    expected = expected_next_order_at(contact)
-    since_order = (now - contact.last_order_at).days if now and contact.last_order_at else None
+    """What conditions may read about a contact (facts computed on first use)."""
     return Facts(
         traits=contact.traits,
-        facts={
-            "orders_count": contact.orders_count,
-            "total_spent": cents_str(contact.total_spent_cents),
-            "average_order_value": cents_str(aov) if aov is not None else None,
-            "first_order_at": contact.first_order_at.isoformat()
-            if contact.first_order_at
-            else None,
-            "last_order_at": contact.last_order_at.isoformat() if contact.last_order_at else None,
-            "score": contact.score,
-            "days_since_last_order": since_order,
-            "expected_next_order_at": expected.isoformat() if expected else None,
-            "open_cart_value": (contact.open_cart or {}).get("value"),
-            "open_boletos": len(contact.open_boletos),
-            "email": contact.email,
-            "phone": contact.phone,
-        },
-        tags=frozenset(contact.tags),
+        facts=_ContactFacts(contact, now),
+        tags=_LazyTags(contact),
         stage=contact.stage,
-        consent={k: bool(v.get("granted")) for k, v in contact.consent.items()},
+        consent=_Consent(contact.consent),
         properties=properties or {},
         vars=variables or {},
     )
+
+
+class _LazyTags:
+    """Membership in the contact's tags, read when asked."""
+
+    def __init__(self, contact: Contact) -> None:
+        self._contact = contact
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._contact.tags
 
 
 class _Lazy:
@@ -123,8 +194,13 @@ def _pattern_holds(
     trigger: EventTrigger,
     record: EventRecord,
     history: Sequence[tuple[str | None, datetime, dict[str, Any]]],
+    web_session: dict[str, Any] | None = None,
 ) -> bool:
-    """The trigger's repeat / session pattern over the contact's recent events (oldest first)."""
+    """The trigger's repeat / session pattern over the contact's recent events (oldest first).
+
+    A session with the usual 30-minute gap is read from the contact's current
+    web session (kept by ingestion); another gap is traced through the history.
+    """
     if trigger.repeat is None and trigger.session is None:
         return True
     rows = [row for row in history if row[1] <= record.timestamp]
@@ -140,7 +216,17 @@ def _pattern_holds(
         ]
         if len(hits) < r.times:
             return False
-    if trigger.session is not None:
+    if trigger.session is not None and trigger.session.idle == SESSION_GAP:
+        sess = trigger.session
+        current = web_session or {"counts": {}, "started_at": record.timestamp.isoformat()}
+        started = datetime.fromisoformat(current["started_at"])
+        last = datetime.fromisoformat(current.get("last_at", current["started_at"]))
+        count = current["counts"].get(record.event, 0)
+        long_enough = sess.longer_than is not None and last - started > sess.longer_than
+        many = sess.min_events is not None and count >= sess.min_events
+        if not (long_enough or many):
+            return False
+    elif trigger.session is not None:
         sess = trigger.session
         start = record.timestamp
         for row in reversed(rows):
@@ -153,6 +239,17 @@ def _pattern_holds(
         if not (long_enough or many):
             return False
     return True
+
+
+def _enrolling_events(trigger: object) -> list[str]:
+    """The event names that may enrol in a flow with this trigger."""
+    if isinstance(trigger, EventTrigger):
+        return trigger.events
+    if isinstance(trigger, SegmentTrigger) and trigger.where is None:
+        return [trigger.event]
+    if isinstance(trigger, DateTrigger) and trigger.event is not None:
+        return [trigger.event]
+    return []
 
 
 def _listens(trigger: object, record: EventRecord) -> bool:
@@ -177,9 +274,7 @@ class Runner:
         self.session = session
         self.workspace_id = workspace_id
         self.now = now
-        self._last_entered: dict[tuple[str, str], datetime] = {}
-        self._prefetched: set[str] = set()
-        self._steps: list[dict[str, Any]] = []
+        self._steps: list[tuple[str, int, str | None, str, dict[str, Any]]] = []
         self._effects: list[dict[str, Any]] = []
         self._runs: list[
             RunRow
@@ -216,18 +311,27 @@ class Runner:
         if not todo and not touched:
             return
         contacts = self._contacts({cid for _, cid in todo} | touched)
-        runs = self._prefetch(sorted(contacts))
-        patterns = [
+        runs = self._prefetch(contacts)
+        patterns = [  # the triggers that need the contact's recent events
             f.doc.trigger
             for f in flows
             if isinstance(f.doc.trigger, EventTrigger)
-            and (f.doc.trigger.repeat or f.doc.trigger.session)
+            and (
+                f.doc.trigger.repeat
+                or (f.doc.trigger.session and f.doc.trigger.session.idle != SESSION_GAP)
+            )
         ]
-        history = (
-            self._recent(sorted(contacts), todo[0][0].timestamp, todo[-1][0].timestamp, patterns)
-            if todo
-            else {}
+        pattern_events = {e for t in patterns for e in t.events}
+        history = self._recent(
+            sorted({cid for r, cid in todo if r.event in pattern_events}),
+            todo[0][0].timestamp if todo else self.now,
+            todo[-1][0].timestamp if todo else self.now,
+            patterns,
         )
+        enrolling: dict[str | None, list[LoadedFlow]] = defaultdict(list)
+        for flow in flows:
+            for name in _enrolling_events(flow.doc.trigger):
+                enrolling[name].append(flow)
         with self.session.no_autoflush:
             for record, cid in todo:
                 contact = contacts[cid]
@@ -237,7 +341,7 @@ class Runner:
                             CATALOG.version(self.session, run.flow_version_id), run, contact, record
                         )
                 facts: Facts | None = None  # built once per event, only if a trigger matches
-                for flow in flows:
+                for flow in enrolling.get(record.event, ()):
                     trigger = flow.doc.trigger
                     if not _listens(trigger, record):
                         continue
@@ -247,7 +351,9 @@ class Runner:
                     if isinstance(trigger, EventTrigger):
                         if not (
                             evaluate(trigger.where, facts)
-                            and _pattern_holds(trigger, record, history.get(cid, []))
+                            and _pattern_holds(
+                                trigger, record, history.get(cid, []), contact.web_session
+                            )
                         ):
                             continue
                     elif isinstance(trigger, DateTrigger):
@@ -278,23 +384,40 @@ class Runner:
         self._runs.extend(runs)
         return runs
 
-    def _prefetch(self, ids: list[str]) -> dict[str, list[RunRow]]:
-        """The contacts' open runs, and when each last entered each flow."""
+    def _prefetch(self, contacts: dict[str, Contact]) -> dict[str, list[RunRow]]:
+        """The contacts' open runs (and, for contacts that predate it, their flow entries)."""
+        ids = sorted(contacts)
         runs: dict[str, list[RunRow]] = defaultdict(list)
         for run in self._load(FlowRun.contact_id.in_(ids), FlowRun.status.in_(OPEN)):
             runs[run.contact_id].append(run)
-        self._prefetched.update(ids)
-        self._last_entered.update(
-            {
-                (cid, key): at
-                for cid, key, at in self.session.execute(
-                    select(FlowRun.contact_id, FlowRun.flow_key, func.max(FlowRun.entered_at))
-                    .where(FlowRun.workspace_id == self.workspace_id, FlowRun.contact_id.in_(ids))
-                    .group_by(FlowRun.contact_id, FlowRun.flow_key)
-                )
-            }
-        )
+        self._read_entries([c for c in contacts.values() if c.flow_entries is None])
         return runs
+
+    def _read_entries(self, contacts: Sequence[Contact]) -> None:
+        """Fill ``flow_entries`` from the runs, for contacts written before it was kept."""
+        if not contacts:
+            return
+        entries: dict[str, dict[str, str]] = {c.id: {} for c in contacts}
+        for cid, key, at in self.session.execute(
+            select(FlowRun.contact_id, FlowRun.flow_key, func.max(FlowRun.entered_at))
+            .where(FlowRun.workspace_id == self.workspace_id, FlowRun.contact_id.in_(entries))
+            .group_by(FlowRun.contact_id, FlowRun.flow_key)
+        ):
+            entries[cid][key] = at.isoformat()
+        for contact in contacts:
+            contact.flow_entries = entries[contact.id]
+
+    def _entries(self, contact: Contact) -> dict[str, str]:
+        """When the contact last entered each flow, {flow_key: ISO time}, kept on the contact."""
+        if contact.flow_entries is None:
+            self._read_entries([contact])
+        assert contact.flow_entries is not None
+        return contact.flow_entries
+
+    def _entered(self, contact: Contact, flow_key: str, at: datetime) -> None:
+        entries = self._entries(contact)
+        if entries.get(flow_key, "") < at.isoformat():
+            contact.flow_entries = {**entries, flow_key: at.isoformat()}
 
     # -- contact-watching triggers ----------------------------------------------------------
     def _watch(self, flow: LoadedFlow, contact: Contact, open_runs: list[RunRow]) -> None:
@@ -401,15 +524,22 @@ class Runner:
         self, ids: Sequence[str], first: datetime, last: datetime, patterns: Sequence[EventTrigger]
     ) -> dict[str, list[tuple[str | None, datetime, dict[str, Any]]]]:
         """The contacts' events in the window any session/repeat trigger looks at, per contact."""
-        if not patterns:
+        if not patterns or not ids:
             return {}
+        # properties are read only where a repeat trigger compares them
+        repeats = sorted({e for t in patterns if t.repeat and t.repeat.same for e in t.events})
         span = max(
             max((t.repeat.within for t in patterns if t.repeat), default=timedelta()),
             max((t.session.lookback for t in patterns if t.session), default=timedelta()),
         )
         found: dict[str, list[tuple[str | None, datetime, dict[str, Any]]]] = defaultdict(list)
         for cid, name, at, props in self.session.execute(
-            select(Event.contact_id, Event.event, Event.timestamp, Event.properties)
+            select(
+                Event.contact_id,
+                Event.event,
+                Event.timestamp,
+                case((Event.event.in_(repeats), Event.properties), else_=None),
+            )
             .where(
                 Event.workspace_id == self.workspace_id,
                 Event.contact_id.in_(ids),
@@ -521,17 +651,8 @@ class Runner:
             return None
         reentry = doc.entry.reentry
         if reentry != "always":
-            last: datetime | None
-            if contact.id in self._prefetched:
-                last = self._last_entered.get((contact.id, flow.key))
-            else:
-                last = self.session.scalar(
-                    select(func.max(FlowRun.entered_at)).where(
-                        FlowRun.workspace_id == self.workspace_id,
-                        FlowRun.contact_id == contact.id,
-                        FlowRun.flow_key == flow.key,
-                    )
-                )
+            entered = self._entries(contact).get(flow.key)
+            last = datetime.fromisoformat(entered) if entered else None
             if last is not None and (reentry == "never" or self.now - last < reentry):
                 self.refusal = (
                     "the flow allows one entry per contact"
@@ -564,7 +685,7 @@ class Runner:
             trigger_message_id=message_id,
         )
         self._runs.append(run)
-        self._last_entered[(contact.id, flow.key)] = self.now
+        self._entered(contact, flow.key, self.now)
         if starts_at is not None and starts_at > self.now:
             run.status, run.waiting, run.wake_at = "scheduled", "timer", starts_at
             self._log(run, None, "scheduled", {"starts_at": starts_at.isoformat()})
@@ -576,6 +697,7 @@ class Runner:
         """Enter the run: the holdout draw, then its first steps (or the control group's wait)."""
         doc = flow.doc
         run.status, run.entered_at = "active", self.now
+        self._entered(contact, flow.key, self.now)
         run.holdout = split_bucket(contact.id, flow.key, "holdout") < doc.entry.holdout
         run.waiting, run.wake_at, run.wait_event = None, None, None
         self._log(run, None, "enter", {"holdout": run.holdout})
@@ -739,17 +861,7 @@ class Runner:
 
     def _log(self, run: RunRow, step_id: str | None, action: str, detail: dict[str, Any]) -> int:
         run.log_seq += 1
-        self._steps.append(
-            {
-                "workspace_id": self.workspace_id,
-                "run_id": run.id,
-                "seq": run.log_seq,
-                "step_id": step_id,
-                "action": action,
-                "at": self.now,
-                "detail": detail,
-            }
-        )
+        self._steps.append((run.id, run.log_seq, step_id, action, detail))
         return run.log_seq
 
     def _write(self) -> None:
@@ -757,7 +869,17 @@ class Runner:
         self.session.flush()
         save_runs(self.session, self._runs)
         if self._steps:
-            self.session.execute(cast(Table, FlowRunStep.__table__).insert(), self._steps)
+            bulk = Bulk(self.session.get_bind().dialect.name)
+            at = bulk.time(self.now)
+            bulk.insert(
+                self.session.connection(),
+                "flow_run_steps",
+                ("workspace_id", "run_id", "seq", "step_id", "action", "at", "detail"),
+                [
+                    (self.workspace_id, run_id, seq, step_id, action, at, bulk.json(detail))
+                    for run_id, seq, step_id, action, detail in self._steps
+                ],
+            )
             self._steps = []
         if self._effects:
             enqueue_many(self.session, self._effects)

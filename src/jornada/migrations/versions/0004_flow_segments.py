@@ -1,4 +1,4 @@
-"""flow segment members
+"""flow segment members, flow entries and web session per contact
 
 Revision ID: 0004
 Revises: 0003
@@ -38,6 +38,13 @@ def upgrade() -> None:
         ),
     )
 
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("web_session", jornada.db.types.Json, nullable=True))
+        batch_op.add_column(sa.Column("flow_entries", jornada.db.types.Json, nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("flow_entries")
+        batch_op.drop_column("web_session")
     op.drop_table("flow_segment_members")
