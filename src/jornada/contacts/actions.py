@@ -75,8 +75,13 @@ def record_keys(record: EventRecord) -> list[Key]:
     return keys
 
 
-class _Batch:
-    """In-memory view of the identities and contacts a batch touches."""
+class ContactBatch:
+    """In-memory view of the identities and contacts a batch touches, written back in bulk.
+
+    Ingestion folds events into it; the flow runner then reads and changes the
+    same states (tags, stage, score…), and a second :meth:`flush` writes only
+    what the runner changed.
+    """
 
     def __init__(self, session: Session, workspace: WorkspaceRef, now: datetime) -> None:
         self.session = session
@@ -106,6 +111,17 @@ class _Batch:
                 if (kind, value) in wanted:
                     self.identities[(kind, value)] = contact_id
         self._load_states(sorted(set(self.identities.values())))
+
+    @classmethod
+    def reader(cls, session: Session, workspace_id: str, now: datetime) -> ContactBatch:
+        """A batch for reading and changing existing contacts (the runner's timers, enrolments)."""
+        return cls(session, WorkspaceRef(workspace_id, "", "UTC", "BRL"), now)
+
+    def contacts(self, ids: Iterable[str]) -> dict[str, ContactState]:
+        """The states of these contacts, read from the database unless already in the batch."""
+        wanted = set(ids)
+        self._load_states(sorted(wanted - self.states.keys()))
+        return {i: self.states[i] for i in wanted if i in self.states}
 
     def _load_states(self, ids: Sequence[str]) -> None:
         bulk = self.bulk
@@ -267,6 +283,14 @@ class _Batch:
         ]
         if consent_rows:
             conn.execute(cast(Table, ConsentRecord.__table__).insert(), consent_rows)
+        # what is written becomes the new "before" image: a later flush writes only later changes
+        for state in live:
+            self.loaded[state.id] = tuple(getattr(state, c) for c in _STATE_COLUMNS)
+            state.is_new = state.dirty = state.orders_changed = False
+        for state in self.states.values():
+            state.consent_changes = []
+            state.orders_changed = False
+        self.new_identities, self.order_changes = [], []
 
     def _adapt(self, state: ContactState, columns: Sequence[str]) -> tuple[Any, ...]:
         bulk, out = self.bulk, []
@@ -346,14 +370,15 @@ def apply_records(
     workspace: WorkspaceRef,
     records: Sequence[EventRecord],
     now: datetime,
-) -> list[str]:
-    """Fold new (already deduplicated) events into contacts; returns each event's contact id.
+) -> tuple[list[str], ContactBatch]:
+    """Fold new (already deduplicated) events into contacts; returns each event's contact id
+    and the batch, whose states the flow runner goes on with.
 
     Events are applied in timestamp order (arrival order on ties), so a batch
     that says "added to cart, then bought" leaves no open cart whatever the
     order it was sent in.
     """
-    batch = _Batch(session, workspace, now)
+    batch = ContactBatch(session, workspace, now)
     batch.load(records)
     order = sorted(range(len(records)), key=lambda i: records[i].timestamp)
     contact_of: list[ContactState | None] = [None] * len(records)
@@ -372,7 +397,7 @@ def apply_records(
         while state.merged_into_id is not None:
             state = batch.states[state.merged_into_id]
         result.append(state.id)
-    return result
+    return result, batch
 
 
 def update_contact(
@@ -408,7 +433,7 @@ def update_contact(
 
 
 def change_contact(
-    contact: Contact,
+    contact: Contact | ContactState,
     *,
     now: datetime,
     tag: str | None = None,
@@ -418,7 +443,9 @@ def change_contact(
     owner: str | None = None,
     score_delta: int = 0,
 ) -> None:
-    """:func:`update_contact` on a contact already loaded in the caller's session."""
+    """:func:`update_contact` on a contact already loaded: an ORM row or a batch's state."""
+    if isinstance(contact, ContactState):
+        contact.dirty = True
     tags = set(contact.tags)
     if tag:
         tags.add(tag)

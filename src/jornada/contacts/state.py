@@ -67,6 +67,7 @@ class ContactState:
     tags: list[str]
     stage: str
     owner: str | None
+    score: int
     consent: dict[str, Any]
     merged_into_id: str | None
     currency: str
@@ -112,6 +113,7 @@ class ContactState:
             tags=[],
             stage=ev.LIFECYCLE_STAGES[0],
             owner=None,
+            score=0,
             consent={},
             merged_into_id=None,
             currency=currency,

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from jornada.contacts import Contact, change_contact
-from jornada.contacts.state import SESSION_GAP, cents_str, order_total_cents
+from jornada.contacts import change_contact
+from jornada.contacts.actions import ContactBatch
+from jornada.contacts.state import SESSION_GAP, ContactState, cents_str, order_total_cents
 from jornada.db.bulk import Bulk
 from jornada.errors import Conflict, NotFound
 from jornada.events.models import Event
@@ -56,7 +57,7 @@ HOLDOUT_WAIT = timedelta(days=30)  # how long a control-group run watches for th
 OPEN = ("active", "scheduled")  # a run that still waits for something
 
 
-def expected_next_order_at(contact: Contact) -> datetime | None:
+def expected_next_order_at(contact: ContactState) -> datetime | None:
     """Last order plus the mean gap between the contact's orders (needs two orders)."""
     first, last, count = contact.first_order_at, contact.last_order_at, contact.orders_count
     if first is None or last is None or count < 2:
@@ -91,7 +92,7 @@ class _ContactFacts(Mapping[str, Any]):
         "phone",
     )
 
-    def __init__(self, contact: Contact, now: datetime | None) -> None:
+    def __init__(self, contact: ContactState, now: datetime | None) -> None:
         self._contact = contact
         self._now = now
         self._cache: dict[str, Any] = {}
@@ -149,7 +150,7 @@ class _Consent(Mapping[str, bool]):
 
 
 def contact_facts(
-    contact: Contact,
+    contact: ContactState,
     properties: dict[str, Any] | None = None,
     variables: dict[str, Any] | None = None,
     *,
@@ -170,7 +171,7 @@ def contact_facts(
 class _LazyTags:
     """Membership in the contact's tags, read when asked."""
 
-    def __init__(self, contact: Contact) -> None:
+    def __init__(self, contact: ContactState) -> None:
         self._contact = contact
 
     def __contains__(self, name: object) -> bool:
@@ -270,16 +271,25 @@ def _listens(trigger: object, record: EventRecord) -> bool:
 class Runner:
     """Moves runs of one workspace within one session (one transaction)."""
 
-    def __init__(self, session: Session, workspace_id: str, now: datetime) -> None:
+    def __init__(
+        self,
+        session: Session,
+        workspace_id: str,
+        now: datetime,
+        *,
+        contacts: ContactBatch | None = None,
+    ) -> None:
+        """``contacts``: the batch ingestion just folded events into, so its states are reused."""
         self.session = session
         self.workspace_id = workspace_id
         self.now = now
+        self._batch = contacts or ContactBatch.reader(session, workspace_id, now)
         self._steps: list[tuple[str, int, str | None, str, dict[str, Any]]] = []
         self._effects: list[dict[str, Any]] = []
         self._runs: list[
             RunRow
         ] = []  # every run this runner read or started, written back at the end
-        self._crossed: list[tuple[LoadedFlow, Contact]] = []
+        self._crossed: list[tuple[LoadedFlow, ContactState]] = []
         self.refusal: str | None = None  # why the last enrolment was refused
         self._membership: dict[tuple[str, str], bool] = {}
         self._stored_membership: dict[tuple[str, str], bool] = {}
@@ -384,7 +394,7 @@ class Runner:
         self._runs.extend(runs)
         return runs
 
-    def _prefetch(self, contacts: dict[str, Contact]) -> dict[str, list[RunRow]]:
+    def _prefetch(self, contacts: dict[str, ContactState]) -> dict[str, list[RunRow]]:
         """The contacts' open runs (and, for contacts that predate it, their flow entries)."""
         ids = sorted(contacts)
         runs: dict[str, list[RunRow]] = defaultdict(list)
@@ -393,7 +403,7 @@ class Runner:
         self._read_entries([c for c in contacts.values() if c.flow_entries is None])
         return runs
 
-    def _read_entries(self, contacts: Sequence[Contact]) -> None:
+    def _read_entries(self, contacts: Sequence[ContactState]) -> None:
         """Fill ``flow_entries`` from the runs, for contacts written before it was kept."""
         if not contacts:
             return
@@ -405,22 +415,22 @@ class Runner:
         ):
             entries[cid][key] = at.isoformat()
         for contact in contacts:
-            contact.flow_entries = entries[contact.id]
+            contact.flow_entries, contact.dirty = entries[contact.id], True
 
-    def _entries(self, contact: Contact) -> dict[str, str]:
+    def _entries(self, contact: ContactState) -> dict[str, str]:
         """When the contact last entered each flow, {flow_key: ISO time}, kept on the contact."""
         if contact.flow_entries is None:
             self._read_entries([contact])
         assert contact.flow_entries is not None
         return contact.flow_entries
 
-    def _entered(self, contact: Contact, flow_key: str, at: datetime) -> None:
+    def _entered(self, contact: ContactState, flow_key: str, at: datetime) -> None:
         entries = self._entries(contact)
         if entries.get(flow_key, "") < at.isoformat():
-            contact.flow_entries = {**entries, flow_key: at.isoformat()}
+            contact.flow_entries, contact.dirty = {**entries, flow_key: at.isoformat()}, True
 
     # -- contact-watching triggers ----------------------------------------------------------
-    def _watch(self, flow: LoadedFlow, contact: Contact, open_runs: list[RunRow]) -> None:
+    def _watch(self, flow: LoadedFlow, contact: ContactState, open_runs: list[RunRow]) -> None:
         trigger = flow.doc.trigger
         facts = contact_facts(contact, now=self.now)
         if isinstance(trigger, SegmentTrigger):
@@ -552,7 +562,7 @@ class Runner:
         return found
 
     def _on_event(
-        self, flow: LoadedFlow, run: RunRow, contact: Contact, record: EventRecord
+        self, flow: LoadedFlow, run: RunRow, contact: ContactState, record: EventRecord
     ) -> None:
         doc = flow.doc
         name = record.event
@@ -605,7 +615,7 @@ class Runner:
         ).all()
         return frozenset(n for n in names if n is not None)
 
-    def _score(self, flow: LoadedFlow, run: RunRow, contact: Contact, points: int) -> None:
+    def _score(self, flow: LoadedFlow, run: RunRow, contact: ContactState, points: int) -> None:
         """Engagement points; crossing the threshold jumps the run to ``scoring.then`` once."""
         scoring = flow.doc.scoring
         assert scoring is not None
@@ -626,7 +636,7 @@ class Runner:
     def _enrol(
         self,
         flow: LoadedFlow,
-        contact: Contact,
+        contact: ContactState,
         *,
         trigger_props: dict[str, Any] | None = None,
         message_id: str | None = None,
@@ -693,7 +703,7 @@ class Runner:
             self._start(flow, run, contact)
         return run
 
-    def _start(self, flow: LoadedFlow, run: RunRow, contact: Contact) -> None:
+    def _start(self, flow: LoadedFlow, run: RunRow, contact: ContactState) -> None:
         """Enter the run: the holdout draw, then its first steps (or the control group's wait)."""
         doc = flow.doc
         run.status, run.entered_at = "active", self.now
@@ -709,7 +719,7 @@ class Runner:
         else:
             self._advance(flow, run, contact, START)
 
-    def _add_score(self, contact: Contact, points: int) -> None:
+    def _add_score(self, contact: ContactState, points: int) -> None:
         """Change the score; crossing a score trigger's threshold upwards enrols in that flow."""
         before = contact.score
         change_contact(contact, now=self.now, score_delta=points)
@@ -738,7 +748,7 @@ class Runner:
         self._write()
         return len(runs)
 
-    def _wake(self, runs: Sequence[RunRow], contacts: dict[str, Contact]) -> None:
+    def _wake(self, runs: Sequence[RunRow], contacts: dict[str, ContactState]) -> None:
         for run in runs:
             flow = CATALOG.version(self.session, run.flow_version_id)
             if run.status == "scheduled":
@@ -754,17 +764,10 @@ class Runner:
             self._advance(flow, run, contacts[run.contact_id], TIMER)
 
     # -- internals ------------------------------------------------------------------------------
-    def _contacts(self, ids: set[str]) -> dict[str, Contact]:
-        return {
-            c.id: c
-            for c in self.session.scalars(
-                select(Contact).where(
-                    Contact.workspace_id == self.workspace_id, Contact.id.in_(sorted(ids))
-                )
-            )
-        }
+    def _contacts(self, ids: set[str]) -> dict[str, ContactState]:
+        return self._batch.contacts(ids)
 
-    def _advance(self, flow: LoadedFlow, run: RunRow, contact: Contact, wake: Wake) -> None:
+    def _advance(self, flow: LoadedFlow, run: RunRow, contact: ContactState, wake: Wake) -> None:
         state = RunState(
             position=run.position,
             entered_at=run.entered_at,
@@ -796,7 +799,9 @@ class Runner:
             if flow.doc.exit.after is not None and run.wake_at is not None:
                 run.wake_at = min(run.wake_at, run.entered_at + flow.doc.exit.after)
 
-    def _apply(self, flow: LoadedFlow, run: RunRow, contact: Contact, decision: Decision) -> None:
+    def _apply(
+        self, flow: LoadedFlow, run: RunRow, contact: ContactState, decision: Decision
+    ) -> None:
         ws, now = self.workspace_id, self.now
         if isinstance(decision, Finish):
             self._end(run, decision.reason, status="completed", step_id=decision.step_id)
@@ -867,6 +872,7 @@ class Runner:
     def _write(self) -> None:
         """Contacts (the ORM flush) and runs first, then their step log and effects, in bulk."""
         self.session.flush()
+        self._batch.flush(self.session.get_bind().dialect.name)
         save_runs(self.session, self._runs)
         if self._steps:
             bulk = Bulk(self.session.get_bind().dialect.name)

@@ -179,7 +179,7 @@ def store_records(
                 fresh.append(record)
         if not fresh:
             return 0, len(records)
-        contact_ids = apply_records(session, database.dialect, workspace, fresh, now)
+        contact_ids, contacts = apply_records(session, database.dialect, workspace, fresh, now)
         bulk = Bulk(database.dialect)
         received = bulk.time(now)
         bulk.insert(
@@ -204,7 +204,7 @@ def store_records(
             ],
         )
         if trigger_flows:
-            Runner(session, workspace.id, now).on_events(fresh, contact_ids)
+            Runner(session, workspace.id, now, contacts=contacts).on_events(fresh, contact_ids)
     return len(fresh), len(records) - len(fresh)
 
 
