@@ -167,3 +167,14 @@ def test_templates_preview_and_lint(database: Database, database_url: str) -> No
     )
     assert unknown.returncode == 1
     assert "no template 'nope'" in unknown.stderr
+
+
+def test_docs_carry_the_current_flow_schema(tmp_path: Path) -> None:
+    printed = jornada(f"sqlite:///{tmp_path / 'unused.db'}", "flows", "schema")
+    assert printed.returncode == 0, printed.stderr
+    committed = (Path(__file__).parents[2] / "docs" / "flow-schema.json").read_text()
+    assert json.loads(printed.stdout) == json.loads(committed), (
+        "docs/flow-schema.json is stale: jornada flows schema > docs/flow-schema.json"
+    )
+    assert "SegmentTrigger" in committed
+    assert "DateTrigger" in committed

@@ -68,6 +68,19 @@ def flows_list(ctx: Context, workspace_name: str) -> None:
     console.print(table)
 
 
+@flows.command("schema")
+def flows_schema() -> None:
+    """Print the JSON Schema of flow documents (docs/flow-schema.json is this output)."""
+    click.echo(flow_schema_json())
+
+
+def flow_schema_json() -> str:
+    from jornada.flows import FlowDocument
+
+    schema = FlowDocument.model_json_schema(by_alias=True)
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False)
+
+
 @flows.command("enrol")
 @click.argument("key")
 @click.option("--workspace", "workspace_name", required=True)
