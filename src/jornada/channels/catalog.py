@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -35,3 +36,24 @@ def template_for(session: Session, workspace_id: str, template_id: str) -> Templ
             id=template_id, channel=stored.channel, body=stored.body, subject=stored.subject
         )
     return library_templates().get(template_id)
+
+
+class TemplateBook:
+    """The templates of some workspaces, read with one query for a whole batch of sends."""
+
+    def __init__(self, session: Session, workspace_ids: Iterable[str]) -> None:
+        self._stored = {
+            (t.workspace_id, t.template_id): Template(
+                id=t.template_id, channel=t.channel, body=t.body, subject=t.subject
+            )
+            for t in session.scalars(
+                select(StoredTemplate).where(
+                    StoredTemplate.workspace_id.in_(sorted(set(workspace_ids)))
+                )
+            )
+        }
+
+    def get(self, workspace_id: str, template_id: str) -> Template | None:
+        """As :func:`template_for`: the workspace's own version, else the library's."""
+        found = self._stored.get((workspace_id, template_id))
+        return found if found is not None else library_templates().get(template_id)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from jornada.channels.catalog import template_for
+from jornada.channels.catalog import TemplateBook, template_for
 from jornada.channels.policy import Allow, Defer, Recipient, gate
 from jornada.channels.templates import Template, TemplateError, render
 from jornada.contacts import Contact, recommended_for
@@ -99,8 +99,12 @@ def send(
     shop: Workspace,
     now: datetime,
     out: list[dict[str, Any]],
+    templates: TemplateBook | None = None,
 ) -> None:
-    """Gate, render and store one message; a refusal or a broken template is recorded, never lost."""
+    """Gate, render and store one message; a refusal or a broken template is recorded, never lost.
+
+    ``templates``: the batch's templates, read once (else each send looks its template up).
+    """
     channel = item.channel or "email"
     verdict = gate(channel, str(item.payload.get("purpose", "marketing")), _recipient(contact), now)
     if isinstance(verdict, Defer):
@@ -111,7 +115,11 @@ def send(
         item.status, item.reason, item.processed_at = "suppressed", verdict.reason, now
         return
     template_id = str(item.payload.get("template"))
-    template = template_for(session, item.workspace_id, template_id)
+    template = (
+        templates.get(item.workspace_id, template_id)
+        if templates is not None
+        else template_for(session, item.workspace_id, template_id)
+    )
     if template is None:
         item.status, item.reason, item.processed_at = "failed", f"no template {template_id!r}", now
         return

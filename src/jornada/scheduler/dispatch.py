@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from jornada.channels.catalog import TemplateBook
 from jornada.channels.models import Message
 from jornada.channels.sandbox import done, record_effect, send
 from jornada.contacts import Contact
@@ -29,16 +30,19 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
             select(Workspace).where(Workspace.id.in_(sorted({i.workspace_id for i in items})))
         )
     }
+    templates = TemplateBook(session, shops)
     out: list[dict[str, Any]] = []
-    for item in items:
-        contact = contacts[item.contact_id]
-        item.attempts += 1
-        if item.kind == "send":
-            send(session, item, contact, shops[item.workspace_id], now, out)
-        elif item.kind == "task":
-            create_task(session, item, contact, now)
-            done(item, now)
-        else:
-            record_effect(item, contact, now, out)
+    with session.no_autoflush:  # one flush at the end writes every item's status in bulk
+        for item in items:
+            contact = contacts[item.contact_id]
+            item.attempts += 1
+            if item.kind == "send":
+                send(session, item, contact, shops[item.workspace_id], now, out, templates)
+            elif item.kind == "task":
+                session.flush()  # round-robin counts the tasks made earlier in this batch
+                create_task(session, item, contact, now)
+                done(item, now)
+            else:
+                record_effect(item, contact, now, out)
     if out:
         session.execute(cast(Table, Message.__table__).insert(), out)
