@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from jornada.flows import FlowDocument, library_flows
+from jornada.flows.definition import EventTrigger
 from jornada.simulation import Effect, simulate
 
 SP = ZoneInfo("America/Sao_Paulo")
@@ -27,7 +28,7 @@ def person(
 ) -> dict[str, Any]:
     return {
         "userId": user,
-        "timestamp": (T0 - timedelta(days=200)).isoformat(),
+        "timestamp": (T0 - timedelta(days=1)).isoformat(),  # opted in the day before
         "traits": {
             "email": f"{user}@loja.com",
             "phone": "+5511987654321",
@@ -448,7 +449,35 @@ def test_win_back_escalates_then_suppresses_the_silent() -> None:
         ("02-15 10:00", "send", "whatsapp:winback-3"),
         ("02-22 10:00", "tag", "sem-resposta"),
     ]
-    assert exits(effects) == [("win-back", "suppressed")]
+    # the subscriber series scheduled at the opt-in is cancelled by the first order
+    assert exits(effects) == [("win-back", "cancelled:Order Completed"), ("win-back", "suppressed")]
+
+
+def test_win_back_a_subscriber_sixty_days_after_the_last_open() -> None:
+    """A subscriber who never bought: the series starts 60 days after the last open, at 10:00."""
+    opened = T0 + timedelta(days=30)
+    effects = run(
+        ["win-back"],
+        [track("Message Opened", opened, template="welcome-1")],
+        contacts=[{**person(), "timestamp": T0.isoformat()}],
+        until=T0 + timedelta(days=120),
+    )
+    assert brief(effects)[:2] == [
+        ("02-01 10:00", "coupon", "10%"),  # 60 days after the open on 12-03 (not the opt-in: 01-02)
+        ("02-01 10:00", "send", "email:winback-1"),
+    ]
+    assert ("win-back", "suppressed") in exits(effects)
+
+
+def test_win_back_a_subscriber_who_buys_is_a_customer_instead() -> None:
+    effects = run(
+        ["win-back"],
+        [track("Order Completed", T0 + timedelta(days=59), order_id="1", total="80")],
+        contacts=[{**person(), "timestamp": T0.isoformat()}],
+        until=T0 + timedelta(days=70),
+    )
+    assert brief(effects) == []  # the subscriber series never starts; the customer's waits 90 days
+    assert exits(effects) == [("win-back", "cancelled:Order Completed")]
 
 
 # -- rules every flow obeys, checked on each flow -------------------------------------------
@@ -596,9 +625,14 @@ def test_reentry_policy(key: str) -> None:
     ]
     effects = run_flow(key, [*first, *again], days=3)
     runs = {e.run for e in effects if e.flow == key}
-    triggers = doc.trigger.events if hasattr(doc.trigger, "events") else []
+    triggers = [name for t in doc.triggers if isinstance(t, EventTrigger) for name in t.events]
     if doc.goal is not None and doc.goal.event in triggers:
         # the second trigger is also the goal: the first run converts (and a new one begins)
-        assert [e.detail["reason"] for e in effects if e.action == "exit"][:1] == ["converted"]
+        started = [  # a scheduled run the order cancelled never started
+            e.detail["reason"]
+            for e in effects
+            if e.action == "exit" and not str(e.detail["reason"]).startswith("cancelled:")
+        ]
+        assert started[:1] == ["converted"]
     else:
         assert len(runs) == 1, effects

@@ -34,7 +34,15 @@ _STATE_COLUMNS = [
 ]
 _UPDATABLE_SET = frozenset(_STATE_COLUMNS) - {"id", "workspace_id", "created_at", "updated_at"}
 _TIME_COLUMNS = frozenset(
-    {"first_seen_at", "last_seen_at", "first_order_at", "last_order_at", "created_at", "updated_at"}
+    {
+        "first_seen_at",
+        "last_seen_at",
+        "first_order_at",
+        "last_order_at",
+        "last_engaged_at",
+        "created_at",
+        "updated_at",
+    }
 )
 _JSON_COLUMNS = frozenset(
     {

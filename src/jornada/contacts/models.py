@@ -52,6 +52,8 @@ class Contact(WorkspaceScoped, Base):
     open_boletos: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     # the current web session: started_at, last_at and counts per event (see state._touch_session)
     web_session: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    # last open, click, reply, sign-up or e-mail opt-in: how "no open in 60 days" is told
+    last_engaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # when the contact last entered each flow, {flow_key: ISO time}; None until first needed
     flow_entries: Mapped[dict[str, str] | None] = mapped_column(Json, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

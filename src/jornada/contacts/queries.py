@@ -80,6 +80,7 @@ def contact_view(contact: Contact) -> dict[str, Any]:
             "open_boletos": contact.open_boletos,
         },
         "web_session": _session_view(contact.web_session),
+        "last_engaged_at": contact.last_engaged_at,
     }
 
 

@@ -13,6 +13,10 @@ from jornada.events.record import EventRecord
 
 CENT = Decimal("0.01")
 SESSION_GAP = timedelta(minutes=30)  # a web session ends after this long without activity
+# what shows a subscriber still listens: opening, clicking, replying, signing up
+ENGAGEMENT = frozenset(
+    {ev.MESSAGE_OPENED, ev.MESSAGE_CLICKED, ev.MESSAGE_REPLIED, ev.SIGNED_UP, ev.FORM_SUBMITTED}
+)
 
 
 def to_cents(value: Any) -> int | None:
@@ -79,6 +83,7 @@ class ContactState:
     open_cart: dict[str, Any] | None
     open_boletos: list[dict[str, Any]]
     web_session: dict[str, Any] | None
+    last_engaged_at: datetime | None
     flow_entries: dict[str, str] | None
     created_at: datetime
     updated_at: datetime
@@ -125,6 +130,7 @@ class ContactState:
             open_cart=None,
             open_boletos=[],
             web_session=None,
+            last_engaged_at=None,
             flow_entries={},
             created_at=now,
             updated_at=now,
@@ -161,6 +167,11 @@ def apply_event(state: ContactState, record: EventRecord, workspace_tz: str) -> 
     if record.type in ("track", "page", "screen"):
         name = record.event if record.type == "track" and record.event else record.type
         _touch_session(state, name, at)
+    if (record.type == "track" and record.event in ENGAGEMENT) or (
+        record.consent and record.consent.get("email_marketing") is True
+    ):
+        if state.last_engaged_at is None or state.last_engaged_at < at:
+            state.last_engaged_at = at
     if record.type == "track" and record.event is not None:
         return _apply_commerce(state, record.event, record.properties, at)
     return None
@@ -421,6 +432,8 @@ def merge_states(survivor: ContactState, loser: ContactState) -> None:
         survivor.flow_entries = entries  # a merged person does not re-enter a flow too soon
     else:
         survivor.flow_entries = None  # unknown: the runner reads it from the runs again
+    engaged = [e for e in (survivor.last_engaged_at, loser.last_engaged_at) if e]
+    survivor.last_engaged_at = max(engaged, default=None)
     sessions = [w for w in (survivor.web_session, loser.web_session) if w]
     survivor.web_session = max(sessions, key=lambda w: w["last_at"], default=None)
     survivor.orders_changed = True

@@ -48,15 +48,15 @@ class LoadedFlow:
     def events(self) -> frozenset[str]:
         """Every event name that can enrol, resume, convert or end a run of this flow."""
         names = set(self.wait_events) | set(self.doc.exit.events)
-        trigger = self.doc.trigger
-        if isinstance(trigger, EventTrigger):
-            names.update(trigger.events)
-        elif isinstance(trigger, SegmentTrigger) and trigger.where is None:
-            names.add(trigger.event)
-        elif isinstance(trigger, DateTrigger):
-            names.update(trigger.unless)
-            if trigger.event:
+        for trigger in self.doc.triggers:
+            if isinstance(trigger, EventTrigger):
+                names.update(trigger.events)
+            elif isinstance(trigger, SegmentTrigger) and trigger.where is None:
                 names.add(trigger.event)
+            elif isinstance(trigger, DateTrigger):
+                names.update(trigger.unless)
+                if trigger.event:
+                    names.add(trigger.event)
         if self.doc.scoring:
             names.update(self.doc.scoring.events)
         if self.doc.goal:
@@ -68,12 +68,15 @@ class LoadedFlow:
         return frozenset(names)
 
     @cached_property
-    def watches_contacts(self) -> bool:
-        """Whether any change to a contact may enrol it: a segment predicate or a contact date."""
-        trigger = self.doc.trigger
-        return (isinstance(trigger, SegmentTrigger) and trigger.where is not None) or (
-            isinstance(trigger, DateTrigger) and trigger.event is None
-        )
+    def watching(self) -> list[tuple[int, SegmentTrigger | DateTrigger]]:
+        """The triggers any change to a contact may fire (segment predicates, contact dates)."""
+        found: list[tuple[int, SegmentTrigger | DateTrigger]] = []
+        for n, trigger in enumerate(self.doc.triggers):
+            if (isinstance(trigger, SegmentTrigger) and trigger.where is not None) or (
+                isinstance(trigger, DateTrigger) and trigger.event is None
+            ):
+                found.append((n, trigger))
+        return found
 
 
 def checksum(doc: FlowDocument) -> str:

@@ -60,7 +60,13 @@ class Session(_Strict):
         return timedelta(hours=12)
 
 
-class EventTrigger(_Strict):
+class _Trigger(_Strict):
+    start: StepId | None = Field(
+        default=None, description="the step a run from this trigger begins at (default: the first)"
+    )
+
+
+class EventTrigger(_Trigger):
     """Enrol when an event arrives; ``where`` filters on its properties and the contact."""
 
     event: str | list[str]
@@ -73,7 +79,7 @@ class EventTrigger(_Strict):
         return [self.event] if isinstance(self.event, str) else list(self.event)
 
 
-class SegmentTrigger(_Strict):
+class SegmentTrigger(_Trigger):
     """Enrol when a contact enters (or leaves) a segment.
 
     With ``where`` the segment is that predicate over traits, commerce facts,
@@ -93,7 +99,7 @@ class SegmentTrigger(_Strict):
         return "Segment Entered" if self.when == "entered" else "Segment Exited"
 
 
-class DateTrigger(_Strict):
+class DateTrigger(_Trigger):
     """Enrol at a moment relative to a date: 24 h before an event's ``due_date``, 30 days after
     the contact's ``last_order_at``.
 
@@ -113,6 +119,9 @@ class DateTrigger(_Strict):
     unless: list[str] = Field(
         default_factory=list, description="events that cancel a scheduled run if they come first"
     )
+    where: Condition | None = Field(
+        default=None, description="the contact (and event) must match, or no run is scheduled"
+    )
 
     @model_validator(mode="after")
     def _source_matches(self) -> DateTrigger:
@@ -128,13 +137,13 @@ class DateTrigger(_Strict):
         return WaitUntilDate(date=self.date, offset=self.offset, time=self.time)
 
 
-class ScoreTrigger(_Strict):
+class ScoreTrigger(_Trigger):
     """Enrol when the contact's score goes from below ``score_above`` to at least it."""
 
     score_above: int
 
 
-class ManualTrigger(_Strict):
+class ManualTrigger(_Trigger):
     manual: Literal[True] = True
 
 
@@ -325,7 +334,9 @@ class FlowDocument(_Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     name: str
     description: str = ""
-    trigger: Trigger
+    trigger: Trigger | list[Trigger] = Field(
+        description="what enrols a contact; a list means any of them (each may `start` elsewhere)"
+    )
     entry: Entry = Entry()
     goal: Goal | None = None
     exit: Exit = Exit()
@@ -342,6 +353,11 @@ class FlowDocument(_Strict):
         if duplicates:
             raise ValueError(f"step ids must be unique; repeated: {', '.join(duplicates)}")
         known = {*ids, END}
+        if not self.triggers:
+            raise ValueError("trigger: give at least one")
+        for trigger in self.triggers:
+            if trigger.start is not None and trigger.start not in ids:
+                raise ValueError(f"trigger start {trigger.start!r} is no step id")
         if self.scoring and self.scoring.then and self.scoring.then not in known:
             raise ValueError(f"scoring.then is {self.scoring.then!r}, which is no step id")
         for step in self.steps:
@@ -356,6 +372,10 @@ class FlowDocument(_Strict):
                 if target is not None and target not in known:
                     raise ValueError(f"step {step.id!r} jumps to {target!r}, which is no step id")
         return self
+
+    @property
+    def triggers(self) -> list[Trigger]:
+        return self.trigger if isinstance(self.trigger, list) else [self.trigger]
 
     def index_of(self, step_id: str) -> int:
         return next(i for i, s in enumerate(self.steps) if s.id == step_id)

@@ -41,7 +41,14 @@ from jornada.flows.decisions import (
     Sleep,
     UpdateContact,
 )
-from jornada.flows.definition import DateTrigger, EventTrigger, ScoreTrigger, SegmentTrigger
+from jornada.flows.definition import (
+    DateTrigger,
+    EventTrigger,
+    ManualTrigger,
+    ScoreTrigger,
+    SegmentTrigger,
+    Trigger,
+)
 from jornada.flows.engine import START, TIMER, Wake, advance, resolve_date, split_bucket
 from jornada.flows.models import (
     FlowRun,
@@ -83,6 +90,7 @@ class _ContactFacts(Mapping[str, Any]):
         "average_order_value",
         "first_order_at",
         "last_order_at",
+        "last_engaged_at",
         "score",
         "days_since_last_order",
         "expected_next_order_at",
@@ -118,7 +126,7 @@ class _ContactFacts(Mapping[str, Any]):
             return cents_str(c.total_spent_cents)
         if key == "average_order_value":
             return cents_str(c.total_spent_cents // c.orders_count) if c.orders_count else None
-        if key in ("first_order_at", "last_order_at"):
+        if key in ("first_order_at", "last_order_at", "last_engaged_at"):
             moment = getattr(c, key)
             return moment.isoformat() if moment else None
         if key == "days_since_last_order":
@@ -289,7 +297,7 @@ class Runner:
         self._runs: list[
             RunRow
         ] = []  # every run this runner read or started, written back at the end
-        self._crossed: list[tuple[LoadedFlow, ContactState]] = []
+        self._crossed: list[tuple[LoadedFlow, int, ContactState]] = []
         self.refusal: str | None = None  # why the last enrolment was refused
         self._membership: dict[tuple[str, str], bool] = {}
         self._stored_membership: dict[tuple[str, str], bool] = {}
@@ -316,20 +324,18 @@ class Runner:
             ),
             key=lambda pair: pair[0].timestamp,
         )
-        watching = [f for f in flows if f.watches_contacts]
+        watching = [f for f in flows if f.watching]
         touched = set(contact_ids) if watching else set()
         if not todo and not touched:
             return
         contacts = self._contacts({cid for _, cid in todo} | touched)
         runs = self._prefetch(contacts)
         patterns = [  # the triggers that need the contact's recent events
-            f.doc.trigger
+            t
             for f in flows
-            if isinstance(f.doc.trigger, EventTrigger)
-            and (
-                f.doc.trigger.repeat
-                or (f.doc.trigger.session and f.doc.trigger.session.idle != SESSION_GAP)
-            )
+            for t in f.doc.triggers
+            if isinstance(t, EventTrigger)
+            and (t.repeat or (t.session and t.session.idle != SESSION_GAP))
         ]
         pattern_events = {e for t in patterns for e in t.events}
         history = self._recent(
@@ -338,10 +344,11 @@ class Runner:
             todo[-1][0].timestamp if todo else self.now,
             patterns,
         )
-        enrolling: dict[str | None, list[LoadedFlow]] = defaultdict(list)
+        enrolling: dict[str | None, list[tuple[LoadedFlow, int, Trigger]]] = defaultdict(list)
         for flow in flows:
-            for name in _enrolling_events(flow.doc.trigger):
-                enrolling[name].append(flow)
+            for n, trigger in enumerate(flow.doc.triggers):
+                for name in _enrolling_events(trigger):
+                    enrolling[name].append((flow, n, trigger))
         with self.session.no_autoflush:
             for record, cid in todo:
                 contact = contacts[cid]
@@ -351,8 +358,7 @@ class Runner:
                             CATALOG.version(self.session, run.flow_version_id), run, contact, record
                         )
                 facts: Facts | None = None  # built once per event, only if a trigger matches
-                for flow in enrolling.get(record.event, ()):
-                    trigger = flow.doc.trigger
+                for flow, n, trigger in enrolling.get(record.event, ()):
                     if not _listens(trigger, record):
                         continue
                     if facts is None:
@@ -370,7 +376,7 @@ class Runner:
                         starts_at = resolve_date(
                             trigger.moment, replace(facts, vars={}), contact.timezone
                         )
-                        if starts_at is None:
+                        if starts_at is None or not evaluate(trigger.where, facts):
                             continue
                     started = self._enrol(
                         flow,
@@ -379,6 +385,7 @@ class Runner:
                         message_id=record.message_id,
                         active=runs[cid],
                         starts_at=starts_at,
+                        via=n,
                     )
                     if started is not None:
                         runs[cid].append(started)
@@ -431,28 +438,58 @@ class Runner:
 
     # -- contact-watching triggers ----------------------------------------------------------
     def _watch(self, flow: LoadedFlow, contact: ContactState, open_runs: list[RunRow]) -> None:
-        trigger = flow.doc.trigger
         facts = contact_facts(contact, now=self.now)
-        if isinstance(trigger, SegmentTrigger):
-            assert trigger.where is not None
-            inside = evaluate(trigger.where, facts)
-            was = self._is_member(flow.key, contact.id)
-            if inside == was:
-                return
-            self._membership[(flow.key, contact.id)] = inside
-            if (trigger.when == "entered") == inside:
-                started = self._enrol(flow, contact, trigger_props={"segment": trigger.segment})
-                if started is not None:
-                    open_runs.append(started)
+        for n, trigger in flow.watching:
+            if isinstance(trigger, SegmentTrigger):
+                self._segment(flow, n, trigger, contact, facts, open_runs)
+            else:
+                self._contact_date(flow, n, trigger, contact, facts, open_runs)
+
+    def _segment(
+        self,
+        flow: LoadedFlow,
+        n: int,
+        trigger: SegmentTrigger,
+        contact: ContactState,
+        facts: Facts,
+        open_runs: list[RunRow],
+    ) -> None:
+        inside = evaluate(trigger.where, facts)
+        key = flow.key if n == 0 else f"{flow.key[:60]}:{n}"
+        if inside == self._is_member(key, contact.id):
             return
-        assert isinstance(trigger, DateTrigger)
+        self._membership[(key, contact.id)] = inside
+        if (trigger.when == "entered") == inside:
+            started = self._enrol(flow, contact, trigger_props={"segment": trigger.segment}, via=n)
+            if started is not None:
+                open_runs.append(started)
+
+    def _contact_date(
+        self,
+        flow: LoadedFlow,
+        n: int,
+        trigger: DateTrigger,
+        contact: ContactState,
+        facts: Facts,
+        open_runs: list[RunRow],
+    ) -> None:
+        """Schedule a run at the contact's date plus the offset, and keep it there as the date moves."""
         starts_at = resolve_date(trigger.moment, facts, contact.timezone)
+        if starts_at is not None and not evaluate(trigger.where, facts):
+            starts_at = None
         pending = next(
-            (r for r in open_runs if r.flow_key == flow.key and r.status == "scheduled"), None
+            (
+                r
+                for r in open_runs
+                if r.flow_key == flow.key and r.status == "scheduled" and r.vars.get("via", 0) == n
+            ),
+            None,
         )
         if pending is not None:
             if starts_at is None:
-                self._end(pending, f"cancelled:{trigger.date} removed", status="cancelled")
+                self._end(
+                    pending, f"cancelled:{trigger.date} no longer applies", status="cancelled"
+                )
             elif pending.wake_at != starts_at:
                 pending.wake_at = starts_at
                 self._log(pending, None, "scheduled", {"starts_at": starts_at.isoformat()})
@@ -462,6 +499,7 @@ class Runner:
                 contact,
                 trigger_props={trigger.date: starts_at.isoformat()},
                 starts_at=starts_at,
+                via=n,
             )
             if started is not None:
                 open_runs.append(started)
@@ -522,8 +560,11 @@ class Runner:
         contact = self._contacts({contact_id}).get(contact_id)
         if contact is None:
             raise NotFound(f"no contact {contact_id!r} in this workspace", field="contact_id")
+        manual = next(
+            (n for n, t in enumerate(flow.doc.triggers) if isinstance(t, ManualTrigger)), None
+        )
         with self.session.no_autoflush:
-            run = self._enrol(flow, contact, trigger_props=properties or {})
+            run = self._enrol(flow, contact, trigger_props=properties or {}, via=manual)
             self._drain()
         self._write()
         if run is None:
@@ -567,7 +608,7 @@ class Runner:
         doc = flow.doc
         name = record.event
         if run.status == "scheduled":
-            trigger = doc.trigger
+            trigger = doc.triggers[min(int(run.vars.get("via", 0)), len(doc.triggers) - 1)]
             unless = trigger.unless if isinstance(trigger, DateTrigger) else []
             if name in unless or (doc.goal and name == doc.goal.event):
                 self._end(run, f"cancelled:{name}", status="cancelled")
@@ -642,6 +683,7 @@ class Runner:
         message_id: str | None = None,
         active: Sequence[RunRow] | None = None,
         starts_at: datetime | None = None,
+        via: int | None = None,
     ) -> RunRow | None:
         """Start a run (or schedule it, for ``starts_at`` ahead) if the entry rules allow it.
 
@@ -685,7 +727,7 @@ class Runner:
             waiting=None,
             wake_at=None,
             wait_event=None,
-            vars={"trigger": trigger_props or {}},
+            vars={"trigger": trigger_props or {}, "via": via},
             steps_run=0,
             log_seq=0,
             entered_at=self.now,
@@ -694,6 +736,9 @@ class Runner:
             revenue_cents=None,
             trigger_message_id=message_id,
         )
+        start = doc.triggers[via].start if via is not None else None
+        if start is not None:
+            run.position = doc.index_of(start)
         self._runs.append(run)
         self._entered(contact, flow.key, self.now)
         if starts_at is not None and starts_at > self.now:
@@ -724,9 +769,12 @@ class Runner:
         before = contact.score
         change_contact(contact, now=self.now, score_delta=points)
         for flow in CATALOG.active(self.session, self.workspace_id):
-            trigger = flow.doc.trigger
-            if isinstance(trigger, ScoreTrigger) and before < trigger.score_above <= contact.score:
-                self._crossed.append((flow, contact))
+            for n, trigger in enumerate(flow.doc.triggers):
+                if (
+                    isinstance(trigger, ScoreTrigger)
+                    and before < trigger.score_above <= contact.score
+                ):
+                    self._crossed.append((flow, n, contact))
 
     def _drain(self) -> None:
         """Enrol the contacts whose score crossed a threshold (which may move scores again)."""
@@ -734,8 +782,8 @@ class Runner:
             if not self._crossed:
                 return
             pending, self._crossed = self._crossed, []
-            for flow, contact in pending:
-                self._enrol(flow, contact, trigger_props={"score": contact.score})
+            for flow, n, contact in pending:
+                self._enrol(flow, contact, trigger_props={"score": contact.score}, via=n)
 
     # -- timers ---------------------------------------------------------------------------------
     def wake(self, runs: Sequence[RunRow]) -> int:

@@ -1,4 +1,4 @@
-"""flow segment members, flow entries and web session per contact
+"""flow segment members; flow entries, web session and last engagement per contact
 
 Revision ID: 0004
 Revises: 0003
@@ -41,10 +41,14 @@ def upgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("web_session", jornada.db.types.Json, nullable=True))
         batch_op.add_column(sa.Column("flow_entries", jornada.db.types.Json, nullable=True))
+        batch_op.add_column(
+            sa.Column("last_engaged_at", jornada.db.types.UTCDateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("last_engaged_at")
         batch_op.drop_column("flow_entries")
         batch_op.drop_column("web_session")
     op.drop_table("flow_segment_members")
