@@ -167,11 +167,11 @@ def apply_event(state: ContactState, record: EventRecord, workspace_tz: str) -> 
     if record.type in ("track", "page", "screen"):
         name = record.event if record.type == "track" and record.event else record.type
         _touch_session(state, name, at)
-    if (record.type == "track" and record.event in ENGAGEMENT) or (
+    engaged = (record.type == "track" and record.event in ENGAGEMENT) or bool(
         record.consent and record.consent.get("email_marketing") is True
-    ):
-        if state.last_engaged_at is None or state.last_engaged_at < at:
-            state.last_engaged_at = at
+    )
+    if engaged and (state.last_engaged_at is None or state.last_engaged_at < at):
+        state.last_engaged_at = at
     if record.type == "track" and record.event is not None:
         return _apply_commerce(state, record.event, record.properties, at)
     return None
