@@ -394,6 +394,36 @@ def test_discount_three_days_before_the_expected_next_order() -> None:
     ]
 
 
+def catalog_update(at: datetime, before: str, now: str, product: str = "p1") -> dict[str, Any]:
+    """What the store's catalog sync sends when a price changes."""
+    return track(
+        "Product Updated",
+        at,
+        user="catalog",
+        product_id=product,
+        name="Cafeteira",
+        price=now,
+        previous_price=before,
+    )
+
+
+def test_discount_when_a_viewed_product_gets_cheaper() -> None:
+    effects = run(
+        ["discount-timing"],
+        [
+            track("Product Viewed", T0, product_id="p1", name="Cafeteira", price="100.00"),
+            track("Product Viewed", T0, user="bia", product_id="p2"),
+            track("Product Viewed", T0 - timedelta(days=40), user="caio", product_id="p1"),
+            catalog_update(T0 + timedelta(days=1), before="100.00", now="98.00"),  # 2%: too little
+            catalog_update(T0 + timedelta(days=2), before="100.00", now="80.00"),
+        ],
+        contacts=[person(), person("bia"), person("caio")],
+    )
+    assert brief(effects) == [("11-05 10:00", "send", "email:price-drop")]
+    (sent,) = [e for e in effects if e.action == "send"]
+    assert sent.contact == "ana"  # bia viewed another product, caio 40 days ago
+
+
 # -- 13 browse abandonment -------------------------------------------------------------------
 def test_browse_abandonment_after_four_hours_without_a_cart() -> None:
     assert brief(run(["browse-abandonment"], [track("Product Viewed", T0, product_id="p1")])) == [

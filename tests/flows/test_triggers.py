@@ -340,3 +340,50 @@ def test_manual_enrolment_over_http_and_cli(server_shop: Any) -> None:
     assert refused.exit_code == 1
     assert "entry filter" in refused.output
     assert len(runs(db, shop, key)) == 2
+
+
+PRICE_DROP = """
+key: preco-baixou
+name: Baixou o preço
+trigger:
+  price_drop: {min_percent: 10, viewed_within: 7d}
+steps:
+  - id: marca
+    update: {tag: preco-baixou}
+"""
+
+
+@pytest.mark.parametrize("product", ["sku-1", 123])
+def test_price_drop_enrols_recent_viewers_of_that_product(
+    database: Database, shop: Shop, product: Any
+) -> None:
+    key = use(database, shop, PRICE_DROP)
+    send(
+        database,
+        shop,
+        T0,
+        track("ana", "Product Viewed", product_id=product),
+        track("bia", "Product Viewed", product_id="outro"),
+    )
+    send(
+        database, shop, T0 - timedelta(days=8), track("caio", "Product Viewed", product_id=product)
+    )
+    update = track("catalog", "Product Updated", product_id=product, price="89.00")
+    send(
+        database,
+        shop,
+        T0 + timedelta(hours=1),
+        {**update, "properties": {**update["properties"], "previous_price": "95.00"}},
+    )
+    assert runs(database, shop, key) == []  # 6%: under the flow's 10%
+    send(
+        database,
+        shop,
+        T0 + timedelta(hours=2),
+        track(
+            "catalog", "Product Updated", product_id=product, price="80.00", previous_price="100.00"
+        ),
+    )
+    (run,) = runs(database, shop, key)
+    assert run.contact_id == contact_id(database, shop, "ana")
+    assert run.vars["trigger"]["price"] == "80.00"

@@ -34,6 +34,7 @@ PRODUCT_LIST_VIEWED: Final = "Product List Viewed"
 PRODUCTS_SEARCHED: Final = "Products Searched"
 PRODUCT_ADDED: Final = "Product Added"
 PRODUCT_REMOVED: Final = "Product Removed"
+PRODUCT_UPDATED: Final = "Product Updated"  # catalog sync: product_id, price, previous_price
 CART_VIEWED: Final = "Cart Viewed"
 CHECKOUT_STARTED: Final = "Checkout Started"
 ORDER_COMPLETED: Final = "Order Completed"

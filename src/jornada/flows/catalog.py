@@ -13,11 +13,13 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jornada.events.canonical import PRODUCT_UPDATED
 from jornada.flows.definition import (
     END,
     DateTrigger,
     EventTrigger,
     FlowDocument,
+    PriceDropTrigger,
     SegmentTrigger,
 )
 from jornada.flows.models import FlowVersion
@@ -57,6 +59,8 @@ class LoadedFlow:
                 names.update(trigger.unless)
                 if trigger.event:
                     names.add(trigger.event)
+            elif isinstance(trigger, PriceDropTrigger):
+                names.add(PRODUCT_UPDATED)
         if self.doc.scoring:
             names.update(self.doc.scoring.events)
         if self.doc.goal:

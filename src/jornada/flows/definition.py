@@ -143,11 +143,30 @@ class ScoreTrigger(_Trigger):
     score_above: int
 
 
+class PriceDrop(_Strict):
+    min_percent: float = Field(default=5, gt=0, lt=100)
+    viewed_within: Duration = timedelta(days=30)
+
+
+class PriceDropTrigger(_Trigger):
+    """Enrol everyone who viewed a product lately when its price drops.
+
+    The store's catalog sync sends ``Product Updated`` (any identity, e.g.
+    ``userId: "catalog"``) with ``product_id``, ``price`` and ``previous_price``; a drop
+    of at least ``min_percent`` enrols each contact who viewed that product within
+    ``viewed_within``. The run sees the update's properties as ``trigger``.
+    """
+
+    price_drop: PriceDrop
+
+
 class ManualTrigger(_Trigger):
     manual: Literal[True] = True
 
 
-Trigger = EventTrigger | SegmentTrigger | DateTrigger | ScoreTrigger | ManualTrigger
+Trigger = (
+    EventTrigger | SegmentTrigger | DateTrigger | ScoreTrigger | PriceDropTrigger | ManualTrigger
+)
 
 
 # -- rules ---------------------------------------------------------------------------------

@@ -15,14 +15,21 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from jornada.contacts import change_contact
 from jornada.contacts.actions import ContactBatch
-from jornada.contacts.state import SESSION_GAP, ContactState, cents_str, order_total_cents
+from jornada.contacts.state import (
+    SESSION_GAP,
+    ContactState,
+    cents_str,
+    order_total_cents,
+    to_cents,
+)
 from jornada.db.bulk import Bulk
 from jornada.errors import Conflict, NotFound
+from jornada.events.canonical import PRODUCT_UPDATED, PRODUCT_VIEWED
 from jornada.events.models import Event
 from jornada.events.record import EventRecord
 from jornada.flows.catalog import CATALOG, LoadedFlow
@@ -45,6 +52,7 @@ from jornada.flows.definition import (
     DateTrigger,
     EventTrigger,
     ManualTrigger,
+    PriceDropTrigger,
     ScoreTrigger,
     SegmentTrigger,
     Trigger,
@@ -294,9 +302,9 @@ class Runner:
         self._batch = contacts or ContactBatch.reader(session, workspace_id, now)
         self._steps: list[tuple[str, int, str | None, str, dict[str, Any]]] = []
         self._effects: list[dict[str, Any]] = []
-        self._runs: list[
-            RunRow
-        ] = []  # every run this runner read or started, written back at the end
+        # every run this runner read or started, written back at the end
+        self._runs: list[RunRow] = []
+        self._prefetched: set[str] = set()  # contacts whose open runs are in _runs
         self._crossed: list[tuple[LoadedFlow, int, ContactState]] = []
         self.refusal: str | None = None  # why the last enrolment was refused
         self._membership: dict[tuple[str, str], bool] = {}
@@ -392,6 +400,12 @@ class Runner:
             for flow in watching:
                 for cid in sorted(touched & contacts.keys()):
                     self._watch(flow, contacts[cid], runs[cid])
+            for record, _ in todo:
+                if record.event == PRODUCT_UPDATED:
+                    for flow in flows:
+                        for n, trigger in enumerate(flow.doc.triggers):
+                            if isinstance(trigger, PriceDropTrigger):
+                                self._price_drop(flow, n, trigger, record)
             self._drain()
             self._flush_segments()
         self._write()
@@ -402,13 +416,63 @@ class Runner:
         return runs
 
     def _prefetch(self, contacts: dict[str, ContactState]) -> dict[str, list[RunRow]]:
-        """The contacts' open runs (and, for contacts that predate it, their flow entries)."""
-        ids = sorted(contacts)
+        """The contacts' open runs (and, for contacts that predate it, their flow entries).
+
+        Each contact's runs are read once per runner; later calls reuse them.
+        """
+        fresh = sorted(contacts.keys() - self._prefetched)
+        for start in range(0, len(fresh), 500):
+            self._load(FlowRun.contact_id.in_(fresh[start : start + 500]), FlowRun.status.in_(OPEN))
+        self._prefetched.update(fresh)
         runs: dict[str, list[RunRow]] = defaultdict(list)
-        for run in self._load(FlowRun.contact_id.in_(ids), FlowRun.status.in_(OPEN)):
-            runs[run.contact_id].append(run)
+        for run in self._runs:
+            if run.contact_id in contacts and run.status in OPEN:
+                runs[run.contact_id].append(run)
         self._read_entries([c for c in contacts.values() if c.flow_entries is None])
         return runs
+
+    # -- price drops ---------------------------------------------------------------------------
+    def _price_drop(
+        self, flow: LoadedFlow, n: int, trigger: PriceDropTrigger, record: EventRecord
+    ) -> None:
+        """Enrol the contacts who viewed the product lately, if its price fell far enough."""
+        props = record.properties
+        product, price = props.get("product_id"), to_cents(props.get("price"))
+        before = to_cents(props.get("previous_price"))
+        if product is None or price is None or not before or before <= price:
+            return
+        if (before - price) * 100 < trigger.price_drop.min_percent * before:
+            return
+        viewed = Event.properties["product_id"]
+        same = [viewed.as_string() == str(product)]
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "sqlite" and str(product).isdigit():
+            # SQLite's json_extract keeps a JSON number a number; PostgreSQL's ->> gives text
+            same.append(viewed.as_integer() == int(str(product)))
+        viewers = set(
+            self.session.scalars(
+                select(Event.contact_id)
+                .where(
+                    Event.workspace_id == self.workspace_id,
+                    Event.event == PRODUCT_VIEWED,
+                    Event.timestamp >= record.timestamp - trigger.price_drop.viewed_within,
+                    Event.timestamp <= record.timestamp,
+                    or_(*same),
+                )
+                .distinct()
+            )
+        )
+        contacts = self._contacts(viewers)
+        runs = self._prefetch(contacts)
+        for cid in sorted(contacts):
+            self._enrol(
+                flow,
+                contacts[cid],
+                trigger_props=props,
+                message_id=record.message_id,
+                active=runs[cid],
+                via=n,
+            )
 
     def _read_entries(self, contacts: Sequence[ContactState]) -> None:
         """Fill ``flow_entries`` from the runs, for contacts written before it was kept."""
@@ -692,12 +756,7 @@ class Runner:
         """
         doc = flow.doc
         if active is None:
-            known = {r.id for r in self._runs if r.contact_id == contact.id}
-            active = [r for r in self._runs if r.contact_id == contact.id] + [
-                r
-                for r in self._load(FlowRun.contact_id == contact.id, FlowRun.status.in_(OPEN))
-                if r.id not in known
-            ]
+            active = self._prefetch({contact.id: contact})[contact.id]
         if any(r.flow_key == flow.key and r.status in OPEN for r in active):
             self.refusal = "the contact is already in this flow"
             return None
