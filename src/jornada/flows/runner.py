@@ -538,9 +538,11 @@ class Runner:
         open_runs: list[RunRow],
     ) -> None:
         """Schedule a run at the contact's date plus the offset, and keep it there as the date moves."""
-        starts_at = resolve_date(trigger.moment, facts, contact.timezone)
-        if starts_at is not None and not evaluate(trigger.where, facts):
-            starts_at = None
+        starts_at = (
+            resolve_date(trigger.moment, facts, contact.timezone)
+            if evaluate(trigger.where, facts)
+            else None
+        )
         pending = next(
             (
                 r
