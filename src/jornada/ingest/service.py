@@ -7,6 +7,8 @@ HTTP API, store webhooks, CSV and Olist imports, the demo store.
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -143,6 +145,55 @@ def _lock_workspace(session: Any, database: Database, workspace_id: str) -> None
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+@dataclass(slots=True)
+class _Job:
+    """One caller's records waiting for the group commit."""
+
+    workspace: WorkspaceRef
+    records: Sequence[EventRecord]
+    now: datetime
+    trigger_flows: bool
+    result: tuple[int, int] | None = None
+    error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Concurrent callers' records, stored by whichever of them gets the writer first.
+
+    Each caller queues its job and takes the write lock; the one that gets it
+    stores every queued job in one transaction, jobs of the same workspace as
+    one batch, so requests that arrive together share the per-batch work and
+    the commit. Every caller returns only after the commit that holds its
+    events, so an acknowledgement still means durable.
+    """
+
+    def __init__(self) -> None:
+        self._queue: list[_Job] = []
+        self._queue_lock = threading.Lock()
+        self._writer = threading.Lock()
+
+    def store(self, database: Database, job: _Job) -> tuple[int, int]:
+        with self._queue_lock:
+            self._queue.append(job)
+        with self._writer:
+            if job.result is None and job.error is None:
+                with self._queue_lock:
+                    jobs, self._queue = self._queue, []
+                try:
+                    _store_jobs(database, jobs)
+                except BaseException as exc:
+                    for queued in jobs:
+                        queued.error = exc
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+
+_GROUPS: weakref.WeakKeyDictionary[Database, _GroupCommit] = weakref.WeakKeyDictionary()
+_GROUPS_LOCK = threading.Lock()
+
+
 def store_records(
     database: Database,
     workspace: WorkspaceRef,
@@ -151,61 +202,97 @@ def store_records(
     now: datetime,
     trigger_flows: bool = True,
 ) -> tuple[int, int]:
-    """Store new events and fold them into contacts in one transaction; returns (stored, duplicates).
+    """Store new events and fold them into contacts; returns (stored, duplicates).
 
-    A messageId seen before (in the log or earlier in the same batch) is a
-    duplicate: acknowledged, never stored or counted twice.
+    A messageId seen before (in the log, earlier in the batch, or in a batch
+    committed together with this one) is a duplicate: acknowledged, never
+    stored or counted twice. Returns once the events are committed.
     """
     if not records:
         return 0, 0
+    with _GROUPS_LOCK:
+        group = _GROUPS.setdefault(database, _GroupCommit())
+    return group.store(database, _Job(workspace, records, now, trigger_flows))
+
+
+def _store_jobs(database: Database, jobs: list[_Job]) -> None:
+    """One transaction for all the jobs; each job's result set once it commits."""
+    results: list[tuple[list[_Job], list[bool]]] = []
     with database.write() as session:
-        _lock_workspace(session, database, workspace.id)
-        conn = session.connection()
-        ids = list({r.message_id for r in records})
-        known: set[str] = set()
-        for start in range(0, len(ids), _CHUNK):
-            known.update(
-                conn.scalars(
-                    select(Event.message_id).where(
-                        Event.workspace_id == workspace.id,
-                        Event.message_id.in_(ids[start : start + _CHUNK]),
-                    )
+        batches: dict[tuple[str, bool], list[_Job]] = {}
+        for job in jobs:
+            batches.setdefault((job.workspace.id, job.trigger_flows), []).append(job)
+        for (_, trigger_flows), group in batches.items():
+            records = [r for job in group for r in job.records]
+            now = max(job.now for job in group)
+            fresh = _store(session, database, group[0].workspace, records, now, trigger_flows)
+            results.append((group, fresh))
+    for group, fresh in results:
+        at = 0
+        for job in group:
+            stored = sum(fresh[at : at + len(job.records)])
+            job.result = (stored, len(job.records) - stored)
+            at += len(job.records)
+
+
+def _store(
+    session: Any,
+    database: Database,
+    workspace: WorkspaceRef,
+    records: Sequence[EventRecord],
+    now: datetime,
+    trigger_flows: bool,
+) -> list[bool]:
+    """Store one workspace's records in the open transaction; whether each one was new."""
+    _lock_workspace(session, database, workspace.id)
+    conn = session.connection()
+    ids = list({r.message_id for r in records})
+    known: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        known.update(
+            conn.scalars(
+                select(Event.message_id).where(
+                    Event.workspace_id == workspace.id,
+                    Event.message_id.in_(ids[start : start + _CHUNK]),
                 )
             )
-        fresh: list[EventRecord] = []
-        for record in records:
-            if record.message_id not in known:
-                known.add(record.message_id)
-                fresh.append(record)
-        if not fresh:
-            return 0, len(records)
-        contact_ids, contacts = apply_records(session, database.dialect, workspace, fresh, now)
-        bulk = Bulk(database.dialect)
-        received = bulk.time(now)
-        bulk.insert(
-            conn,
-            "events",
-            _EVENT_COLUMNS,
-            [
-                (
-                    workspace.id,
-                    r.message_id,
-                    contact_id,
-                    r.type,
-                    r.event,
-                    r.user_id,
-                    r.anonymous_id,
-                    bulk.time(r.timestamp),
-                    received if r.received_at == now else bulk.time(r.received_at),
-                    bulk.json(r.properties),
-                    bulk.json(r.context),
-                )
-                for r, contact_id in zip(fresh, contact_ids, strict=True)
-            ],
         )
-        if trigger_flows:
-            Runner(session, workspace.id, now, contacts=contacts).on_events(fresh, contact_ids)
-    return len(fresh), len(records) - len(fresh)
+    flags: list[bool] = []
+    fresh: list[EventRecord] = []
+    for record in records:
+        new = record.message_id not in known
+        flags.append(new)
+        if new:
+            known.add(record.message_id)
+            fresh.append(record)
+    if not fresh:
+        return flags
+    contact_ids, contacts = apply_records(session, database.dialect, workspace, fresh, now)
+    bulk = Bulk(database.dialect)
+    bulk.insert(
+        conn,
+        "events",
+        _EVENT_COLUMNS,
+        [
+            (
+                workspace.id,
+                r.message_id,
+                contact_id,
+                r.type,
+                r.event,
+                r.user_id,
+                r.anonymous_id,
+                bulk.time(r.timestamp),
+                bulk.time(r.received_at),
+                bulk.json(r.properties),
+                bulk.json(r.context),
+            )
+            for r, contact_id in zip(fresh, contact_ids, strict=True)
+        ],
+    )
+    if trigger_flows:
+        Runner(session, workspace.id, now, contacts=contacts).on_events(fresh, contact_ids)
+    return flags
 
 
 def accept_messages(
