@@ -104,6 +104,19 @@ def shop(database: Database) -> Shop:
     return make_shop(database)
 
 
+# -- data --------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def olist_sample() -> Path:
+    """The real Olist sample; skipped with a message where it is missing, a failure in CI."""
+    sample = OLIST_DIR / "consistent_sample"
+    if not sample.exists():
+        message = f"the Olist sample is not at {sample}: the Olist tests cannot run"
+        if IN_CI:
+            pytest.fail(message + " (CI must run them)")
+        pytest.skip(message)
+    return sample
+
+
 # -- live servers --------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def live_server(

@@ -7,11 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from jornada.db import Database
 from jornada.ingest import accept_messages
-from tests.conftest import IN_CI, OLIST_DIR, Shop
+from tests.conftest import Shop
 from tests.test_cli import jornada
 
 T0 = datetime(2026, 10, 6, 13, 0, tzinfo=UTC)  # a Tuesday, 10:00 in São Paulo
@@ -71,17 +69,6 @@ def test_backtest_counts_what_the_library_would_have_done_per_day(
     assert cart[("email", "suppress:email")] == 1  # c2: no consent
     assert cart[(None, "converted")] == 1  # c1 bought within the hour
     assert {r["day"] for r in rows if r["flow"] == "cart-abandonment"} == {"2026-10-06"}
-
-
-@pytest.fixture(scope="module")
-def olist_sample() -> Path:
-    sample = OLIST_DIR / "consistent_sample"
-    if not sample.exists():
-        message = f"the Olist sample is not at {sample}: the Olist backtest cannot run"
-        if IN_CI:
-            pytest.fail(message + " (CI must run it)")
-        pytest.skip(message)
-    return sample
 
 
 def test_backtest_on_the_imported_olist_history(olist_sample: Path, tmp_path: Path) -> None:

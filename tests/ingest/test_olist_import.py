@@ -7,27 +7,14 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.events import Event
-from tests.conftest import IN_CI, OLIST_DIR
 from tests.test_cli import jornada
 
-SAMPLE = OLIST_DIR / "consistent_sample"
 NOT_COUNTED = {"canceled", "unavailable"}
-
-
-@pytest.fixture(scope="module")
-def sample() -> Path:
-    if not SAMPLE.exists():
-        message = f"the Olist sample is not at {SAMPLE}: the Olist import tests cannot run"
-        if IN_CI:
-            pytest.fail(message + " (CI must run them)")
-        pytest.skip(message)
-    return SAMPLE
 
 
 def expected_people(sample: Path) -> dict[str, tuple[int, Decimal]]:
@@ -50,9 +37,10 @@ def expected_people(sample: Path) -> dict[str, tuple[int, Decimal]]:
 
 
 def test_olist_sample_imports_people_orders_and_facts(
-    sample: Path, database: Database, database_url: str
+    olist_sample: Path, database: Database, database_url: str
 ) -> None:
     """8,016 people, 8,135 orders; a repeat buyer's orders and spend match the CSVs; a rerun adds nothing."""
+    sample = olist_sample
     # given
     assert jornada(database_url, "workspace", "create", "olist").returncode == 0
     # when
