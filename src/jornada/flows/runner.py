@@ -304,6 +304,7 @@ class Runner:
         self._effects: list[dict[str, Any]] = []
         # every run this runner read or started, written back at the end
         self._runs: list[RunRow] = []
+        self._of_contact: dict[str, list[RunRow]] = defaultdict(list)  # the same runs, by contact
         self._prefetched: set[str] = set()  # contacts whose open runs are in _runs
         self._crossed: list[tuple[LoadedFlow, int, ContactState]] = []
         self.refusal: str | None = None  # why the last enrolment was refused
@@ -412,8 +413,13 @@ class Runner:
 
     def _load(self, *where: Any) -> list[RunRow]:
         runs = load_runs(self.session, FlowRun.workspace_id == self.workspace_id, *where)
-        self._runs.extend(runs)
+        self._keep(runs)
         return runs
+
+    def _keep(self, runs: Sequence[RunRow]) -> None:
+        self._runs.extend(runs)
+        for run in runs:
+            self._of_contact[run.contact_id].append(run)
 
     def _prefetch(self, contacts: dict[str, ContactState]) -> dict[str, list[RunRow]]:
         """The contacts' open runs (and, for contacts that predate it, their flow entries).
@@ -425,9 +431,8 @@ class Runner:
             self._load(FlowRun.contact_id.in_(fresh[start : start + 500]), FlowRun.status.in_(OPEN))
         self._prefetched.update(fresh)
         runs: dict[str, list[RunRow]] = defaultdict(list)
-        for run in self._runs:
-            if run.contact_id in contacts and run.status in OPEN:
-                runs[run.contact_id].append(run)
+        for cid in contacts:
+            runs[cid] = [r for r in self._of_contact.get(cid, ()) if r.status in OPEN]
         self._read_entries([c for c in contacts.values() if c.flow_entries is None])
         return runs
 
@@ -800,7 +805,7 @@ class Runner:
         start = doc.triggers[via].start if via is not None else None
         if start is not None:
             run.position = doc.index_of(start)
-        self._runs.append(run)
+        self._keep([run])
         self._entered(contact, flow.key, self.now)
         if starts_at is not None and starts_at > self.now:
             run.status, run.waiting, run.wake_at = "scheduled", "timer", starts_at
@@ -849,7 +854,7 @@ class Runner:
     # -- timers ---------------------------------------------------------------------------------
     def wake(self, runs: Sequence[RunRow]) -> int:
         """Advance runs whose timer is due (claimed with :func:`load_runs`); returns how many moved."""
-        self._runs.extend(runs)
+        self._keep(runs)
         contacts = self._contacts({r.contact_id for r in runs})
         with self.session.no_autoflush:
             self._wake(runs, contacts)
