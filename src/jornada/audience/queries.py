@@ -1,0 +1,104 @@
+"""Segment membership computed in the database: always one workspace, never merged contacts."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from jornada.audience.builtins import BUILTINS, HIGH_TICKET, HIGH_TICKET_PERCENTILE, high_ticket
+from jornada.audience.compile import to_sql
+from jornada.audience.definition import SegmentDefinition
+from jornada.contacts import Contact
+from jornada.errors import InvalidInput, NotFound
+
+MAX_LIMIT = 500
+
+
+def _members_clause(
+    session: Session, workspace_id: str, definition: SegmentDefinition, now: datetime
+) -> ColumnElement[bool]:
+    dialect = session.get_bind().dialect.name
+    return (
+        (Contact.workspace_id == workspace_id)
+        & Contact.merged_into_id.is_(None)
+        & to_sql(definition.condition, now, dialect)
+    )
+
+
+def segment_members(
+    session: Session,
+    workspace_id: str,
+    definition: SegmentDefinition,
+    now: datetime,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Contact], str | None]:
+    """Members ordered by contact id, ``limit`` at a time; the cursor returned fetches the next page."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    query = select(Contact).where(_members_clause(session, workspace_id, definition, now))
+    if cursor:
+        query = query.where(Contact.id > _decode_cursor(cursor))
+    rows = list(session.scalars(query.order_by(Contact.id).limit(limit + 1)))
+    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def segment_size(
+    session: Session, workspace_id: str, definition: SegmentDefinition, now: datetime
+) -> int:
+    """How many contacts of the workspace are in the segment at ``now``."""
+    query = select(func.count()).select_from(Contact.__table__)
+    count = session.scalar(query.where(_members_clause(session, workspace_id, definition, now)))
+    return int(count or 0)
+
+
+def spend_percentile(session: Session, workspace_id: str, percentile: int) -> int:
+    """The nearest-rank ``percentile`` of total spent (cents) among customers; 0 without any."""
+    customers = (
+        (Contact.workspace_id == workspace_id)
+        & Contact.merged_into_id.is_(None)
+        & (Contact.orders_count > 0)
+    )
+    count = int(session.scalar(select(func.count()).where(customers)) or 0)
+    if count == 0:
+        return 0
+    rank = -(-count * percentile // 100)  # ceil(count * p / 100), 1-based
+    value = session.scalar(
+        select(Contact.total_spent_cents)
+        .where(customers)
+        .order_by(Contact.total_spent_cents)
+        .offset(rank - 1)
+        .limit(1)
+    )
+    return int(value or 0)
+
+
+def builtin_segment(session: Session, workspace_id: str, key: str) -> SegmentDefinition:
+    """A built-in segment by key, ``high-ticket`` resolved for this workspace; 404 otherwise."""
+    if key == HIGH_TICKET:
+        return high_ticket(spend_percentile(session, workspace_id, HIGH_TICKET_PERCENTILE))
+    for definition in BUILTINS:
+        if definition.key == key:
+            return definition
+    raise NotFound(f"no segment with key {key!r}", field="key")
+
+
+def builtin_segments(session: Session, workspace_id: str) -> list[SegmentDefinition]:
+    """Every built-in segment, in catalogue order, ``high-ticket`` last."""
+    return [*BUILTINS, builtin_segment(session, workspace_id, HIGH_TICKET)]
+
+
+def _encode_cursor(contact_id: str) -> str:
+    return base64.urlsafe_b64encode(contact_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except ValueError as exc:
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from exc
