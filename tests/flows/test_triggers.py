@@ -17,7 +17,7 @@ from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.errors import Conflict, NotFound
 from jornada.flows import FlowRun, FlowRunStep, Runner, install
-from jornada.flows.library import parse_flow
+from jornada.flows.library import FlowDefinitionError, parse_flow
 from jornada.ingest import accept_messages
 from jornada.scheduler import tick
 from tests.conftest import Shop
@@ -387,3 +387,26 @@ def test_price_drop_enrols_recent_viewers_of_that_product(
     (run,) = runs(database, shop, key)
     assert run.contact_id == contact_id(database, shop, "ana")
     assert run.vars["trigger"]["price"] == "80.00"
+
+
+@pytest.mark.parametrize(
+    ("trigger", "message"),
+    [
+        (
+            "  date: fact.last_order_at\n  offset: banana",
+            "f.yaml:5: trigger.offset: Value error, 'banana' is not a duration",
+        ),
+        ("  evnt: Foo", "f.yaml:4: trigger: a trigger starts with event, date, segment"),
+        ("  event: Foo\n  repeat: {times: 1, within: 1d}", "f.yaml:5: trigger.repeat.times:"),
+        ("  - event: Foo\n  - score_above: x", "f.yaml:5: trigger.1.score_above: Input should"),
+        (
+            "  segment: vip\n  on: entered",
+            "f.yaml: trigger: write `when: entered` or `when: exited`",
+        ),
+    ],
+)
+def test_a_bad_trigger_is_named_by_its_own_line_and_path(trigger: str, message: str) -> None:
+    source = f"key: x\nname: X\ntrigger:\n{trigger}\nsteps:\n  - id: a\n    wait: 1d\n"
+    with pytest.raises(FlowDefinitionError) as caught:
+        parse_flow(source, "f.yaml")
+    assert str(caught.value).startswith(message), str(caught.value)

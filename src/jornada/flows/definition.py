@@ -15,8 +15,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    Tag,
     model_validator,
 )
 
@@ -164,9 +166,47 @@ class ManualTrigger(_Trigger):
     manual: Literal[True] = True
 
 
-Trigger = (
-    EventTrigger | SegmentTrigger | DateTrigger | ScoreTrigger | PriceDropTrigger | ManualTrigger
+# The key a trigger is written with says which it is (``date`` before ``event``: a date
+# trigger may name its event), so an error points into that trigger, not at another kind.
+_TRIGGER_KEYS = (
+    ("date", "date"),
+    ("segment", "segment"),
+    ("score_above", "score"),
+    ("price_drop", "price_drop"),
+    ("manual", "manual"),
+    ("event", "event"),
 )
+
+
+def _trigger_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((tag for key, tag in _TRIGGER_KEYS if key in value), None)
+    tags: dict[type, str] = {
+        EventTrigger: "event",
+        SegmentTrigger: "segment",
+        DateTrigger: "date",
+        ScoreTrigger: "score",
+        PriceDropTrigger: "price_drop",
+        ManualTrigger: "manual",
+    }
+    return tags.get(type(value))
+
+
+Trigger = Annotated[
+    Annotated[EventTrigger, Tag("event")]
+    | Annotated[SegmentTrigger, Tag("segment")]
+    | Annotated[DateTrigger, Tag("date")]
+    | Annotated[ScoreTrigger, Tag("score")]
+    | Annotated[PriceDropTrigger, Tag("price_drop")]
+    | Annotated[ManualTrigger, Tag("manual")],
+    Discriminator(
+        _trigger_kind,
+        custom_error_type="trigger_kind",
+        custom_error_message=(
+            "a trigger starts with event, date, segment, score_above, price_drop or manual"
+        ),
+    ),
+]
 
 
 # -- rules ---------------------------------------------------------------------------------

@@ -38,6 +38,21 @@ def _line_of(source: str, path: tuple[Any, ...]) -> int | None:
     return line
 
 
+def _path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The document path of a pydantic error location, without model and union labels."""
+    path: list[Any] = []
+    after_union = False
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part[:1].isupper()):
+            after_union = "tagged-union[" in part
+            continue
+        if after_union and isinstance(part, str):  # a tagged union's tag names the branch
+            after_union = False
+            continue
+        path.append(part)
+    return tuple(path)
+
+
 def parse_flow(source: str, name: str) -> FlowDocument:
     """A flow document from YAML text; errors say ``name:line: path: reason``."""
     try:
@@ -46,11 +61,21 @@ def parse_flow(source: str, name: str) -> FlowDocument:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name
         raise FlowDefinitionError(f"{where}: not valid YAML: {exc}", field="flow") from exc
+    triggers = data.get("trigger") if isinstance(data, dict) else None
+    for n, trigger in enumerate(triggers if isinstance(triggers, list) else [triggers]):
+        if isinstance(trigger, dict) and True in trigger:
+            where = "trigger" if not isinstance(triggers, list) else f"trigger.{n}"
+            raise FlowDefinitionError(
+                f"{name}: {where}: write `when: entered` or `when: exited`; "
+                "YAML reads a bare `on:` as true",
+                field=where,
+            )
     try:
         doc = FlowDocument.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        path = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[0].isupper()))
+        # in a union, the error that got furthest into the document is the one meant
+        error = max(exc.errors(include_url=False), key=lambda e: len(_path(e["loc"])))
+        path = _path(error["loc"])
         line = _line_of(source, path)
         dotted = ".".join(str(p) for p in path) or "flow"
         where = f"{name}:{line}" if line else name
