@@ -64,7 +64,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _new_sqlite_database(template: Path, directory: Path) -> str:
+def new_sqlite_database(template: Path, directory: Path) -> str:
     path = directory / f"{uuid.uuid4().hex[:12]}.db"
     shutil.copyfile(template, path)
     return f"sqlite:///{path}"
@@ -74,7 +74,7 @@ def _new_sqlite_database(template: Path, directory: Path) -> str:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, migrated, empty database for this test, on each backend in turn."""
     if request.param == "sqlite":
-        return _new_sqlite_database(request.getfixturevalue("sqlite_template"), tmp_path)
+        return new_sqlite_database(request.getfixturevalue("sqlite_template"), tmp_path)
     return _new_pg_database(request.getfixturevalue("pg_cluster"))
 
 
@@ -124,7 +124,7 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """`jornada serve` on SQLite, shared by the session; tests isolate themselves by workspace."""
     directory = tmp_path_factory.mktemp("live")
-    server = start_server(_new_sqlite_database(sqlite_template, directory), directory / "serve.log")
+    server = start_server(new_sqlite_database(sqlite_template, directory), directory / "serve.log")
     yield server
     server.stop()
 

@@ -29,7 +29,9 @@ class LiveServer:
             self.process.kill()
 
 
-def start_server(database_url: str, log: Path, *, worker: bool = False) -> LiveServer:
+def start_server(
+    database_url: str, log: Path, *, worker: bool = False, processes: int = 1
+) -> LiveServer:
     """Serve on a free port; without ``worker`` the tests drive the scheduler on their own clock."""
     port = free_port()
     env = {**os.environ, "JORNADA_DATABASE_URL": database_url}
@@ -45,6 +47,8 @@ def start_server(database_url: str, log: Path, *, worker: bool = False) -> LiveS
                 "--port",
                 str(port),
                 "--worker" if worker else "--no-worker",
+                "--processes",
+                str(processes),
             ],
             env=env,
             stdout=handle,

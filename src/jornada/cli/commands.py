@@ -115,8 +115,15 @@ def db_upgrade(ctx: Context) -> None:
     show_default=True,
     help="run the scheduler in this process (use --no-worker with separate `jornada worker`s)",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="HTTP server processes (more use more cores; the scheduler stays in this one)",
+)
 @pass_context
-def serve(ctx: Context, host: str | None, port: int | None, worker: bool) -> None:
+def serve(ctx: Context, host: str | None, port: int | None, worker: bool, processes: int) -> None:
     """Migrate the database, then serve the API (and run due flow steps) until Ctrl-C."""
     import uvicorn
 
@@ -131,7 +138,19 @@ def serve(ctx: Context, host: str | None, port: int | None, worker: bool) -> Non
         loop.start()
     console.print(f"Jornada listening on http://{host}:{port}  (Ctrl-C to stop)")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        if processes > 1:
+            # each process builds its app from the same JORNADA_* settings
+            uvicorn.run(
+                "jornada.api:create_app",
+                factory=True,
+                workers=processes,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+            )
+        else:
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         if loop is not None:
             loop.stop()
