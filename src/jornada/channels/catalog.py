@@ -19,7 +19,13 @@ def library_templates() -> dict[str, Template]:
     """The templates the library flows use (pt-BR), parsed once per process."""
     source = (resources.files("jornada.channels") / "library" / "templates.yaml").read_text("utf-8")
     return {
-        key: Template(id=key, channel=v["channel"], body=v["body"], subject=v.get("subject"))
+        key: Template(
+            id=key,
+            channel=v["channel"],
+            body=v["body"],
+            subject=v.get("subject"),
+            approved=bool(v.get("approved", False)),
+        )
         for key, v in yaml.safe_load(source).items()
     }
 

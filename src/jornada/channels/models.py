@@ -44,3 +44,15 @@ class StoredTemplate(WorkspaceScoped, Base):
     subject: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Suppression(WorkspaceScoped, Base):
+    """An address no message may reach on a channel, and why (see ``policy.SUPPRESSION_REASONS``)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id", "channel", "address"),)
+
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,12 +1,15 @@
 """Pure: may this message go now? One gate every send passes.
 
 ``gate`` answers :class:`Allow`, :class:`Defer` (until a moment) or
-:class:`Suppress` (with the reason, which is stored and shown).
+:class:`Suppress` (with the reason, which is stored and shown). What it needs
+to know about the past (messages sent, suppressed addresses, the last WhatsApp
+reply) comes in a :class:`History` the caller reads once per batch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +24,13 @@ CONSENT_CHANNEL = {
 #: Channels that wake people up: they respect quiet hours.
 INTRUSIVE = frozenset({"sms", "whatsapp", "voice"})
 DEFAULT_QUIET_HOURS = ("20:00", "08:00")  # no intrusive message from 20:00 to 08:00 local
+#: Why an address is on the suppression list.
+SUPPRESSION_REASONS = ("hard_bounce", "complaint", "stop", "erased", "manual")
+#: Smart sending: the same marketing template reaches a contact at most once in this window.
+SMART_SENDING_WINDOW = timedelta(hours=16)
+#: WhatsApp's customer-service window: free-form messages only this long after the contact wrote.
+WHATSAPP_WINDOW = timedelta(hours=24)
+DAY, WEEK = timedelta(days=1), timedelta(days=7)  # the caps' rolling windows
 
 
 @dataclass(frozen=True)
@@ -43,13 +53,77 @@ Verdict = Allow | Defer | Suppress
 
 
 @dataclass(frozen=True)
+class Cap:
+    """At most ``day`` marketing messages on a channel in any 24 hours, ``week`` in any 7 days."""
+
+    day: int
+    week: int
+
+
+#: Frequency caps per channel, across flows, for marketing messages (transactional ones are free).
+DEFAULT_CAPS: Mapping[str, Cap] = {
+    "email": Cap(day=2, week=5),
+    "whatsapp": Cap(day=1, week=3),
+    "sms": Cap(day=1, week=2),
+    "voice": Cap(day=1, week=2),
+    "push": Cap(day=3, week=10),
+}
+
+
+@dataclass(frozen=True)
 class Recipient:
-    """What the gate needs to know about the contact."""
+    """What the gate needs to know about the contact.
+
+    ``contact_id`` is the push "address" (push goes to the contact's subscriptions).
+    """
 
     email: str | None
     phone: str | None
     timezone: str
     consent: dict[str, bool]
+    contact_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A marketing message the contact already got (from the messages table or this batch)."""
+
+    channel: str
+    template: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class History:
+    """The contact's past as far as the gate cares.
+
+    ``sent``: their marketing messages of the last week; ``suppressed``: the
+    workspace's suppression list entries for this contact's addresses, keyed
+    ``(channel, address)`` with the reason; ``whatsapp_replied_at``: their last
+    inbound WhatsApp message, if any.
+    """
+
+    sent: tuple[Sent, ...] = ()
+    suppressed: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    whatsapp_replied_at: datetime | None = None
+
+
+NO_HISTORY = History()
+
+
+def normal_address(channel: str, address: str) -> str:
+    """The form addresses are compared in: e-mail case-folded, every address trimmed."""
+    address = address.strip()
+    return address.lower() if channel == "email" else address
+
+
+def address(channel: str, recipient: Recipient) -> str | None:
+    """Where a message on ``channel`` goes: the e-mail, the phone or (push) the contact."""
+    if channel == "email":
+        return recipient.email
+    if channel in ("sms", "whatsapp", "voice"):
+        return recipient.phone
+    return recipient.contact_id
 
 
 def _hhmm(text: str) -> time:
@@ -75,8 +149,23 @@ def gate(
     recipient: Recipient,
     now: datetime,
     quiet: tuple[str, str] = DEFAULT_QUIET_HOURS,
+    *,
+    template: str | None = None,
+    approved: bool = True,
+    history: History = NO_HISTORY,
+    caps: Mapping[str, Cap] = DEFAULT_CAPS,
+    smart_window: timedelta = SMART_SENDING_WINDOW,
 ) -> Verdict:
-    """Consent, address and quiet hours, in that order."""
+    """Suppression list, consent, address, quiet hours, WhatsApp window, smart sending, caps.
+
+    In that order, so a refusal names the most lasting cause. Quiet hours come
+    before the rules that depend on the moment, which are checked again when a
+    deferred message comes back. ``approved``: whether ``template`` is a
+    WhatsApp template registered with (and approved by) Meta.
+    """
+    to = address(channel, recipient)
+    if to and (listed := history.suppressed.get((channel, normal_address(channel, to)))):
+        return Suppress(f"suppressed: {listed}")
     consent_key = f"{CONSENT_CHANNEL.get(channel, channel)}_{purpose}"
     if channel in CONSENT_CHANNEL:
         if purpose == "marketing" and not recipient.consent.get(consent_key, False):
@@ -89,4 +178,38 @@ def gate(
         return Suppress("no phone number")
     if channel in INTRUSIVE and (until := quiet_until(now, recipient.timezone, quiet)):
         return Defer(until, "quiet hours")
+    if channel == "whatsapp" and not approved and not _in_whatsapp_window(history, now):
+        return Suppress("whatsapp: outside the 24-hour window and the template is not approved")
+    if purpose == "marketing":
+        return _marketing_limits(channel, template, history, now, caps, smart_window)
+    return Allow()
+
+
+def _in_whatsapp_window(history: History, now: datetime) -> bool:
+    replied = history.whatsapp_replied_at
+    return replied is not None and now - replied < WHATSAPP_WINDOW
+
+
+def _marketing_limits(
+    channel: str,
+    template: str | None,
+    history: History,
+    now: datetime,
+    caps: Mapping[str, Cap],
+    smart_window: timedelta,
+) -> Verdict:
+    """Smart sending, then the channel's daily and weekly caps (rolling windows)."""
+    on_channel = [s for s in history.sent if s.channel == channel]
+    if template is not None and any(
+        s.template == template and now - s.at < smart_window for s in on_channel
+    ):
+        hours = smart_window / timedelta(hours=1)
+        return Suppress(f"smart sending: {template} already sent in the last {hours:g} h")
+    cap = caps.get(channel)
+    if cap is None:
+        return Allow()
+    if sum(1 for s in on_channel if now - s.at < DAY) >= cap.day:
+        return Suppress(f"frequency cap: {cap.day} {channel} per day")
+    if sum(1 for s in on_channel if now - s.at < WEEK) >= cap.week:
+        return Suppress(f"frequency cap: {cap.week} {channel} per week")
     return Allow()

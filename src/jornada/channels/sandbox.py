@@ -13,7 +13,8 @@ import orjson
 from sqlalchemy.orm import Session
 
 from jornada.channels.catalog import TemplateBook, template_for
-from jornada.channels.policy import Allow, Defer, Recipient, gate
+from jornada.channels.history import SendHistory, recipient
+from jornada.channels.policy import DEFAULT_QUIET_HOURS, NO_HISTORY, Allow, Defer, address, gate
 from jornada.channels.templates import Template, TemplateError, render
 from jornada.contacts import Contact, recommended_for
 from jornada.contacts.queries import contact_view
@@ -21,21 +22,8 @@ from jornada.outbox import OutboxItem
 from jornada.workspaces import Workspace
 
 
-def _recipient(contact: Contact) -> Recipient:
-    return Recipient(
-        email=contact.email,
-        phone=contact.phone,
-        timezone=contact.timezone,
-        consent={k: bool(v.get("granted")) for k, v in contact.consent.items()},
-    )
-
-
 def _address(channel: str, contact: Contact) -> str | None:
-    if channel == "email":
-        return contact.email
-    if channel in ("sms", "whatsapp", "voice"):
-        return contact.phone
-    return contact.id
+    return address(channel, recipient(contact))
 
 
 def record_effect(
@@ -100,26 +88,38 @@ def send(
     now: datetime,
     out: list[dict[str, Any]],
     templates: TemplateBook | None = None,
+    history: SendHistory | None = None,
 ) -> None:
     """Gate, render and store one message; a refusal or a broken template is recorded, never lost.
 
     ``templates``: the batch's templates, read once (else each send looks its template up).
+    ``history``: what the gate knows of the batch's contacts (suppressions, messages
+    already sent, WhatsApp replies, flows' quiet hours); without it the gate sees no past.
     """
     channel = item.channel or "email"
-    verdict = gate(channel, str(item.payload.get("purpose", "marketing")), _recipient(contact), now)
-    if isinstance(verdict, Defer):
-        item.due_at = verdict.until
-        item.reason = verdict.reason
-        return
-    if not isinstance(verdict, Allow):
-        item.status, item.reason, item.processed_at = "suppressed", verdict.reason, now
-        return
     template_id = str(item.payload.get("template"))
     template = (
         templates.get(item.workspace_id, template_id)
         if templates is not None
         else template_for(session, item.workspace_id, template_id)
     )
+    verdict = gate(
+        channel,
+        str(item.payload.get("purpose", "marketing")),
+        recipient(contact),
+        now,
+        history.quiet(item) if history is not None else DEFAULT_QUIET_HOURS,
+        template=template_id,
+        approved=template is not None and template.approved,
+        history=history.of(item) if history is not None else NO_HISTORY,
+    )
+    if isinstance(verdict, Defer):
+        item.due_at = verdict.until
+        item.reason = verdict.reason
+        return
+    if not isinstance(verdict, Allow):
+        item.status, item.reason, item.processed_at = "suppressed", verdict.reason[:200], now
+        return
     if template is None:
         item.status, item.reason, item.processed_at = "failed", f"no template {template_id!r}", now
         return
@@ -141,6 +141,8 @@ def send(
         item.status, item.reason, item.processed_at = "failed", exc.message[:200], now
         return
     _record(item, contact, now, rendered.body, out, subject=rendered.subject)
+    if history is not None:
+        history.record(item, template_id, now)
     if rendered.missing:
         item.reason = f"fell back on {', '.join(rendered.missing)}"[:200]
     done(item, now)
@@ -165,7 +167,10 @@ def _record(
             "run_id": item.run_id,
             "channel": channel,
             "template": str(item.payload.get("template", item.kind)),
-            "purpose": str(item.payload.get("purpose", "transactional")),
+            # a send without a purpose is judged as marketing by the gate: stored the same way
+            "purpose": str(
+                item.payload.get("purpose", "marketing" if item.kind == "send" else "transactional")
+            ),
             "provider": "sandbox",
             "to_address": _address(channel, contact),
             "subject": subject,

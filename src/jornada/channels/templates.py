@@ -144,6 +144,9 @@ class Template:
     body: str  # Jinja source; for email the HTML body
     subject: str | None = None  # email only
     text: str | None = None  # email plain-text alternative (derived from HTML if None)
+    approved: bool = (
+        False  # WhatsApp: registered with Meta, so it may go outside the 24-hour window
+    )
 
     def __post_init__(self) -> None:
         if not self.id:

@@ -31,6 +31,7 @@ Duration = Annotated[
 ]
 StepId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Condition = dict[str, Any]  # see jornada.flows.conditions for the grammar
+LocalTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 END = "end"
 
 
@@ -399,8 +400,10 @@ class FlowDocument(_Strict):
     entry: Entry = Entry()
     goal: Goal | None = None
     exit: Exit = Exit()
-    quiet_hours: tuple[str, str] | None = Field(
-        default=None, description="override the workspace's quiet hours, e.g. ['08:00', '20:00']"
+    quiet_hours: tuple[LocalTime, LocalTime] | None = Field(
+        default=None,
+        description="the flow's own sending window for SMS, WhatsApp and voice, e.g. "
+        "['09:00', '18:00']: quiet outside it (default 08:00-20:00)",
     )
     scoring: Scoring | None = None
     steps: list[Step] = Field(min_length=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -10,10 +11,13 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from jornada.channels.catalog import TemplateBook
+from jornada.channels.history import SendHistory
 from jornada.channels.models import Message
+from jornada.channels.policy import INTRUSIVE
 from jornada.channels.sandbox import done, record_effect, send
 from jornada.contacts import Contact
 from jornada.crm.actions import create_task
+from jornada.flows import CATALOG
 from jornada.outbox import OutboxItem
 from jornada.workspaces import Workspace
 
@@ -31,13 +35,14 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
         )
     }
     templates = TemplateBook(session, shops)
+    history = SendHistory(session, items, contacts, now, _flow_quiet_hours(session, items))
     out: list[dict[str, Any]] = []
     with session.no_autoflush:  # one flush at the end writes every item's status in bulk
         for item in items:
             contact = contacts[item.contact_id]
             item.attempts += 1
             if item.kind == "send":
-                send(session, item, contact, shops[item.workspace_id], now, out, templates)
+                send(session, item, contact, shops[item.workspace_id], now, out, templates, history)
             elif item.kind == "task":
                 session.flush()  # round-robin counts the tasks made earlier in this batch
                 create_task(session, item, contact, now)
@@ -46,3 +51,31 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
                 record_effect(item, contact, now, out)
     if out:
         session.execute(cast(Table, Message.__table__).insert(), out)
+
+
+def _flow_quiet_hours(
+    session: Session, items: Sequence[OutboxItem]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Quiet periods set by the flows of the batch's SMS, WhatsApp and voice sends.
+
+    A flow's ``quiet_hours: [from, to]`` is its sending window (e.g. ``['08:00',
+    '20:00']``), so the quiet period runs from ``to`` to ``from``. One query per
+    workspace (the parsed flows are cached).
+    """
+    wanted = {
+        (i.workspace_id, i.payload.get("flow"))
+        for i in items
+        if i.kind == "send" and i.channel in INTRUSIVE and isinstance(i.payload.get("flow"), str)
+    }
+    quiet: dict[tuple[str, str], tuple[str, str]] = {}
+    for workspace_id in sorted({w for w, _ in wanted}):
+        for flow in CATALOG.active(session, workspace_id):
+            window = flow.doc.quiet_hours
+            if window is not None and (workspace_id, flow.key) in wanted and _valid(window):
+                quiet[(workspace_id, flow.key)] = (window[1], window[0])
+    return quiet
+
+
+def _valid(window: tuple[str, str]) -> bool:
+    """Whether both ends read as HH:MM (a flow with a malformed window keeps the default)."""
+    return all(re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", end) for end in window)
