@@ -24,6 +24,32 @@ EXPECTED: dict[str, set[str]] = {
     "high-ticket": {"vip"},
 }
 
+#: R, F, M and cell of each customer (cancelado's only order was cancelled: not a customer).
+#: R by last order: sumida 100 d, vip 95, media 50, fiel 45, nova 10 days ago;
+#: F: four customers with 1 order (below = 0, so F 1), fiel with 2 (below = 4 of 5, F 5);
+#: M: spends 100 < 200 < 300 < 400 < 1000; FM = (F + M) // 2.
+EXPECTED_RFM: dict[str, tuple[int, int, int, str]] = {
+    "nova": (5, 1, 1, "new"),  # FM 1
+    "fiel": (4, 5, 2, "potential-loyalists"),  # FM 3
+    "media": (3, 1, 4, "hibernating"),  # FM 2
+    "vip": (2, 1, 5, "at-risk"),  # FM 3
+    "sumida": (1, 1, 3, "lost"),  # FM 2
+}
+#: the user ids in each RFM cell segment
+EXPECTED_CELLS: dict[str, set[str]] = {
+    f"rfm-{cell}": {user for user, (*_, c) in EXPECTED_RFM.items() if c == cell}
+    for cell in (
+        "champions",
+        "loyal",
+        "potential-loyalists",
+        "new",
+        "at-risk",
+        "cant-lose",
+        "hibernating",
+        "lost",
+    )
+}
+
 
 def populate(database: Database, shop: Shop, now: datetime = NOW) -> None:
     """Ingest the shop's history, relative to ``now``, through the public ingestion API."""

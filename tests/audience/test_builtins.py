@@ -18,7 +18,7 @@ from jornada.audience import (
 from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.errors import NotFound
-from tests.audience.shop_data import EXPECTED, populate
+from tests.audience.shop_data import EXPECTED, EXPECTED_CELLS, populate
 from tests.conftest import NOW, Shop, make_shop
 
 
@@ -28,7 +28,7 @@ def test_builtins_have_the_keys_of_issue_5() -> None:
 
 
 def test_builtin_members_are_exact(database: Database, shop: Shop) -> None:
-    """Each built-in holds exactly the hand-picked contacts, by SQL and by predicate."""
+    """Each built-in and RFM cell holds exactly the hand-picked contacts, by SQL and predicate."""
     # given
     populate(database, shop)
     other = make_shop(database)  # another workspace with the same people never leaks in
@@ -40,7 +40,7 @@ def test_builtin_members_are_exact(database: Database, shop: Shop) -> None:
             members, cursor = segment_members(session, shop.ref.id, definition, NOW, limit=100)
             size = segment_size(session, shop.ref.id, definition, NOW)
             # then
-            expected = EXPECTED[definition.key]
+            expected = {**EXPECTED, **EXPECTED_CELLS}[definition.key]
             assert {m.user_id for m in members} == expected, definition.key
             assert {m.workspace_id for m in members} <= {shop.ref.id}
             assert size == len(expected)

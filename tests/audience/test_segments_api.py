@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx
 
 from jornada.db import Database
-from tests.audience.shop_data import EXPECTED, populate
+from tests.audience.shop_data import EXPECTED, EXPECTED_CELLS, populate
 from tests.conftest import Shop, make_shop
 from tests.support.server import LiveServer
 
@@ -32,7 +32,8 @@ def test_segments_over_http(server_shop: tuple[LiveServer, Shop, Database]) -> N
     # then
     assert listing.status_code == 200
     sizes = {s["key"]: s["size"] for s in listing.json()["data"]}
-    assert sizes == {key: len(users) for key, users in EXPECTED.items()}
+    expected = {**EXPECTED, **EXPECTED_CELLS}
+    assert sizes == {key: len(users) for key, users in expected.items()}
     assert detail.status_code == 200
     assert detail.json()["size"] == 2
     assert detail.json()["where"]["any"][1] == {"trait": "cnpj", "exists": True}

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from jornada.api.context import WorkspaceDep, get_context
 from jornada.api.responses import JSONResponse
+from jornada.audience import rfm_for_contact
 from jornada.contacts import ContactFilter, contact_events, get_contact, list_contacts
 from jornada.contacts.queries import MAX_LIMIT, contact_view, event_view
 
@@ -49,12 +50,14 @@ async def contacts_list(
 async def contact_detail(
     request: Request, workspace: WorkspaceDep, contact_id: str
 ) -> JSONResponse:
-    """One contact: traits, commerce facts, consent, tags, stage. A merged id gives the survivor."""
-    database = get_context(request).database
+    """One contact: traits, commerce facts, consent, tags, stage, RFM. A merged id gives the survivor."""
+    context = get_context(request)
 
     def run() -> dict[str, Any]:
-        with database.read() as session:
-            return contact_view(get_contact(session, workspace.id, contact_id))
+        with context.database.read() as session:
+            contact = get_contact(session, workspace.id, contact_id)
+            rfm = rfm_for_contact(session, workspace.id, contact.id, context.clock.now())
+            return {**contact_view(contact), "rfm": rfm.view() if rfm else None}
 
     return JSONResponse(await run_in_threadpool(run))
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from jornada.api.context import WorkspaceDep, get_context
 from jornada.api.responses import JSONResponse
@@ -13,6 +14,7 @@ from jornada.audience import (
     SegmentDefinition,
     builtin_segment,
     builtin_segments,
+    export_segment,
     segment_members,
     segment_size,
 )
@@ -30,7 +32,7 @@ def _view(definition: SegmentDefinition, size: int) -> dict[str, Any]:
 
 @router.get("")
 async def segments_list(request: Request, workspace: WorkspaceDep) -> JSONResponse:
-    """The built-in segments with their current sizes."""
+    """The built-in segments and the RFM cells (``rfm-*``) with their current sizes."""
     context = get_context(request)
 
     def run() -> dict[str, Any]:
@@ -81,3 +83,28 @@ async def segment_member_list(
             return {"data": [contact_view(c) for c in rows], "next_cursor": next_cursor}
 
     return JSONResponse(await run_in_threadpool(run))
+
+
+@router.get("/{key}/export", response_class=Response)
+async def segment_export(
+    request: Request,
+    workspace: WorkspaceDep,
+    key: str,
+    format: Literal["csv", "audience"] = "csv",
+) -> Response:
+    """The segment's members as CSV, or as a hashed custom audience (consented contacts only)."""
+    context = get_context(request)
+
+    def run() -> str:
+        now = context.clock.now()
+        with context.database.read() as session:
+            definition = builtin_segment(session, workspace.id, key)
+            return "".join(export_segment(session, workspace.id, definition, now, format))
+
+    body = await run_in_threadpool(run)
+    filename = f"{key}.csv" if format == "csv" else f"{key}-audience.csv"
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from jornada.audience.builtins import BUILTINS, HIGH_TICKET, HIGH_TICKET_PERCENTILE, high_ticket
 from jornada.audience.compile import to_sql
 from jornada.audience.definition import SegmentDefinition
+from jornada.audience.rfm import RFM_PREFIX, rfm_segment, rfm_segments
 from jornada.contacts import Contact
 from jornada.errors import InvalidInput, NotFound
 
@@ -79,7 +80,9 @@ def spend_percentile(session: Session, workspace_id: str, percentile: int) -> in
 
 
 def builtin_segment(session: Session, workspace_id: str, key: str) -> SegmentDefinition:
-    """A built-in segment by key, ``high-ticket`` resolved for this workspace; 404 otherwise."""
+    """A built-in segment by key, ``high-ticket`` and ``rfm-*`` resolved for this workspace; 404 otherwise."""
+    if key.startswith(RFM_PREFIX):
+        return rfm_segment(session, workspace_id, key)
     if key == HIGH_TICKET:
         return high_ticket(spend_percentile(session, workspace_id, HIGH_TICKET_PERCENTILE))
     for definition in BUILTINS:
@@ -89,8 +92,12 @@ def builtin_segment(session: Session, workspace_id: str, key: str) -> SegmentDef
 
 
 def builtin_segments(session: Session, workspace_id: str) -> list[SegmentDefinition]:
-    """Every built-in segment, in catalogue order, ``high-ticket`` last."""
-    return [*BUILTINS, builtin_segment(session, workspace_id, HIGH_TICKET)]
+    """Every built-in segment in catalogue order, then ``high-ticket``, then the RFM cells."""
+    return [
+        *BUILTINS,
+        builtin_segment(session, workspace_id, HIGH_TICKET),
+        *rfm_segments(session, workspace_id),
+    ]
 
 
 def _encode_cursor(contact_id: str) -> str:

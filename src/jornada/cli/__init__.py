@@ -1,5 +1,6 @@
 """The ``jornada`` command line."""
 
+from jornada.cli import audience_commands as _audience_commands  # noqa: F401 - registers its commands
 from jornada.cli import flows_commands as _flows_commands  # noqa: F401 - registers its commands
 from jornada.cli import templates_commands as _templates_commands  # noqa: F401 - same
 from jornada.cli.commands import main
