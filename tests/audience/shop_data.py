@@ -122,3 +122,14 @@ def _messages(ago: Callable[[int], str]) -> list[dict[str, Any]]:
             "traits": {"lead_type": "b2c"},
         },
     ]
+
+
+#: the cell grid of docs/segments.md, written out independently of the product code:
+#: rows R 5..1, columns FM 1..5
+GRID = {
+    5: ("new", "potential-loyalists", "potential-loyalists", "champions", "champions"),
+    4: ("new", "potential-loyalists", "potential-loyalists", "loyal", "loyal"),
+    3: ("hibernating", "hibernating", "hibernating", "loyal", "loyal"),
+    2: ("hibernating", "hibernating", "at-risk", "at-risk", "cant-lose"),
+    1: ("lost", "lost", "at-risk", "at-risk", "cant-lose"),
+}

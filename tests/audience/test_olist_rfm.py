@@ -19,18 +19,11 @@ from sqlalchemy.orm import Session
 from jornada.audience import SegmentDefinition, builtin_segments, rfm_table, segment_members
 from jornada.contacts import Contact
 from jornada.db import Database
+from tests.audience.shop_data import GRID
 from tests.test_cli import jornada
 
 NOW = datetime(2018, 9, 1, 12, 0, tzinfo=UTC)  # the sample's orders run to 2018-10-17
 NOT_COUNTED = {"canceled", "unavailable"}
-#: the cell grid of docs/segments.md: rows R 5..1, columns FM 1..5
-GRID = {
-    5: ("new", "potential-loyalists", "potential-loyalists", "champions", "champions"),
-    4: ("new", "potential-loyalists", "potential-loyalists", "loyal", "loyal"),
-    3: ("hibernating", "hibernating", "hibernating", "loyal", "loyal"),
-    2: ("hibernating", "hibernating", "at-risk", "at-risk", "cant-lose"),
-    1: ("lost", "lost", "at-risk", "at-risk", "cant-lose"),
-}
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,9 @@ from jornada.audience import CELLS, rfm_for_contact, rfm_table
 from jornada.audience.rfm import cell_of, fm_score, lower_bounds, quintile
 from jornada.contacts import Contact
 from jornada.db import Database
-from tests.audience.shop_data import EXPECTED_RFM, populate
+from tests.audience.shop_data import EXPECTED_RFM, GRID, populate
 from tests.conftest import NOW, Shop, make_shop
 from tests.support.server import LiveServer
-
-#: the cell grid of docs/segments.md, written out again: rows R 5..1, columns FM 1..5
-GRID = {
-    5: ("new", "potential-loyalists", "potential-loyalists", "champions", "champions"),
-    4: ("new", "potential-loyalists", "potential-loyalists", "loyal", "loyal"),
-    3: ("hibernating", "hibernating", "hibernating", "loyal", "loyal"),
-    2: ("hibernating", "hibernating", "at-risk", "at-risk", "cant-lose"),
-    1: ("lost", "lost", "at-risk", "at-risk", "cant-lose"),
-}
 
 
 def _by_formula(values: list[int]) -> list[int]:
