@@ -65,6 +65,10 @@ def test_segments_errors_over_http(server_shop: tuple[LiveServer, Shop, Database
     wrong = httpx.get(api, headers={"Authorization": "Bearer sk_wrong"})
     write_key = httpx.get(api, headers={"Authorization": f"Bearer {shop.keys.write_key}"})
     bad_limit = httpx.get(f"{api}/b2b/members", params={"limit": 0}, headers=headers)
+    for cursor in ("%%%", "WzEsMl0"):  # not base64 JSON; a list of two numbers
+        bad_cursor = httpx.get(f"{api}/b2b/members", params={"cursor": cursor}, headers=headers)
+        assert bad_cursor.status_code == 400, bad_cursor.text
+        assert bad_cursor.json()["field"] == "cursor"
     assert missing.status_code == missing_members.status_code == 404
     assert missing.json() == {
         "code": "not_found",

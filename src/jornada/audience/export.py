@@ -19,9 +19,10 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from jornada.audience.definition import SegmentDefinition
-from jornada.audience.queries import MAX_LIMIT, segment_members
+from jornada.audience.queries import segment_members
 from jornada.contacts import Contact
 from jornada.contacts.normalize import InvalidValue, normalize_phone
+from jornada.contacts.queries import MAX_LIMIT
 from jornada.contacts.state import cents_str
 
 ExportFormat = Literal["csv", "audience"]

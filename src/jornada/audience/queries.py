@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select
@@ -13,9 +12,8 @@ from jornada.audience.compile import to_sql
 from jornada.audience.definition import SegmentDefinition
 from jornada.audience.rfm import RFM_PREFIX, rfm_segment, rfm_segments
 from jornada.contacts import Contact
+from jornada.contacts.queries import check_limit, decode_cursor, encode_cursor
 from jornada.errors import InvalidInput, NotFound
-
-MAX_LIMIT = 500
 
 
 def _members_clause(
@@ -39,13 +37,15 @@ def segment_members(
     cursor: str | None = None,
 ) -> tuple[list[Contact], str | None]:
     """Members ordered by contact id, ``limit`` at a time; the cursor returned fetches the next page."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    check_limit(limit)
     query = select(Contact).where(_members_clause(session, workspace_id, definition, now))
     if cursor:
-        query = query.where(Contact.id > _decode_cursor(cursor))
+        values = decode_cursor(cursor)
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise InvalidInput("cursor is not one this API returned", field="cursor")
+        query = query.where(Contact.id > values[0])
     rows = list(session.scalars(query.order_by(Contact.id).limit(limit + 1)))
-    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
@@ -98,14 +98,3 @@ def builtin_segments(session: Session, workspace_id: str) -> list[SegmentDefinit
         builtin_segment(session, workspace_id, HIGH_TICKET),
         *rfm_segments(session, workspace_id),
     ]
-
-
-def _encode_cursor(contact_id: str) -> str:
-    return base64.urlsafe_b64encode(contact_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except ValueError as exc:
-        raise InvalidInput("cursor is not one this API returned", field="cursor") from exc

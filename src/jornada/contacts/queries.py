@@ -27,11 +27,12 @@ class ContactFilter:
     user_id: str | None = None
 
 
-def _encode_cursor(values: list[Any]) -> str:
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque page cursor holding the sort key of the last row returned."""
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str) -> list[Any]:
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError) as exc:
@@ -41,7 +42,7 @@ def _decode_cursor(cursor: str) -> list[Any]:
     return values
 
 
-def _check_limit(limit: int) -> None:
+def check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
 
@@ -116,7 +117,7 @@ def list_contacts(
     cursor: str | None = None,
 ) -> tuple[list[Contact], str | None]:
     """Contacts oldest first, ``limit`` at a time; the returned cursor fetches the next page."""
-    _check_limit(limit)
+    check_limit(limit)
     query = select(Contact).where(
         Contact.workspace_id == workspace_id, Contact.merged_into_id.is_(None)
     )
@@ -130,10 +131,10 @@ def list_contacts(
     if filters.user_id:
         query = query.where(Contact.user_id == filters.user_id)
     if cursor:
-        (after,) = _decode_cursor(cursor)
+        (after,) = decode_cursor(cursor)
         query = query.where(Contact.id > str(after))
     rows = list(session.scalars(query.order_by(Contact.id).limit(limit + 1)))
-    next_cursor = _encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
@@ -161,11 +162,11 @@ def contact_events(
     cursor: str | None = None,
 ) -> tuple[list[Event], str | None]:
     """A contact's events, newest first (including those of contacts merged into it)."""
-    _check_limit(limit)
+    check_limit(limit)
     contact = get_contact(session, workspace_id, contact_id)
     query = select(Event).where(Event.workspace_id == workspace_id, Event.contact_id == contact.id)
     if cursor:
-        values = _decode_cursor(cursor)
+        values = decode_cursor(cursor)
         try:
             at, event_id = datetime.fromisoformat(values[0]), int(values[1])
         except (ValueError, IndexError, TypeError) as exc:
@@ -179,5 +180,5 @@ def contact_events(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = _encode_cursor([last.timestamp.isoformat(), last.id])
+        next_cursor = encode_cursor([last.timestamp.isoformat(), last.id])
     return rows[:limit], next_cursor
