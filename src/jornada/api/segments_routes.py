@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from jornada.api.admin_routes import Cursor, Limit
 from jornada.api.context import WorkspaceDep, get_context
 from jornada.api.responses import JSONResponse
 from jornada.audience import (
@@ -18,12 +19,9 @@ from jornada.audience import (
     segment_members,
     segment_size,
 )
-from jornada.contacts.queries import MAX_LIMIT, contact_view
+from jornada.contacts.queries import contact_view
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[str | None, Query(description="the next_cursor of the previous page")]
 
 
 def _view(definition: SegmentDefinition, size: int) -> dict[str, Any]:
