@@ -110,10 +110,8 @@ class ContactBatch:
         wanted = {key for r in records for key in record_keys(r)}
         ws = self.workspace.id
         for chunk in _chunks(values):
-            rows = self.conn.execute(
-                select(Identity.kind, Identity.value, Identity.contact_id).where(
-                    Identity.workspace_id == ws, Identity.value.in_(chunk)
-                )
+            rows = self.bulk.select_in(
+                self.conn, "identities", ("kind", "value", "contact_id"), ws, "value", chunk
             )
             for kind, value, contact_id in rows:
                 if (kind, value) in wanted:

@@ -24,6 +24,8 @@ class Contact(WorkspaceScoped, Base):
         Index("ix_contacts_ws_email", "workspace_id", "email"),
         Index("ix_contacts_ws_phone", "workspace_id", "phone"),
         Index("ix_contacts_ws_user", "workspace_id", "user_id"),
+        # without it SQLite answers "workspace_id = ? AND id IN (…)" by scanning the workspace
+        Index("ix_contacts_ws_id", "workspace_id", "id", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)

@@ -15,13 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from jornada.contacts import apply_records
 from jornada.db import Database
 from jornada.db.bulk import Bulk
 from jornada.errors import InvalidInput, PayloadTooLarge
-from jornada.events.models import Event
 from jornada.events.record import EventRecord
 from jornada.flows import Runner
 from jornada.ingest.errors import Rejected
@@ -246,17 +245,14 @@ def _store(
     """Store one workspace's records in the open transaction; whether each one was new."""
     _lock_workspace(session, database, workspace.id)
     conn = session.connection()
+    bulk = Bulk(database.dialect)
     ids = list({r.message_id for r in records})
     known: set[str] = set()
     for start in range(0, len(ids), _CHUNK):
-        known.update(
-            conn.scalars(
-                select(Event.message_id).where(
-                    Event.workspace_id == workspace.id,
-                    Event.message_id.in_(ids[start : start + _CHUNK]),
-                )
-            )
+        rows = bulk.select_in(
+            conn, "events", ("message_id",), workspace.id, "message_id", ids[start : start + _CHUNK]
         )
+        known.update(row[0] for row in rows)
     flags: list[bool] = []
     fresh: list[EventRecord] = []
     for record in records:
@@ -268,7 +264,6 @@ def _store(
     if not fresh:
         return flags
     contact_ids, contacts = apply_records(session, database.dialect, workspace, fresh, now)
-    bulk = Bulk(database.dialect)
     bulk.insert(
         conn,
         "events",
