@@ -14,13 +14,21 @@ Both compilations share one meaning, which the property test in
 * ``days_since_*`` is the elapsed time in (fractional) days: ``gt: 30`` is
   "the time is before ``now`` - 30 days".
 
+* Event conditions count, add up or date the contact's events named so, with
+  a time up to ``now`` (and from ``now - within``) and the given properties
+  (compared like traits). The predicate reads the events it is given; SQL reads
+  the ``events`` table. Sums are floating point.
+* Segment references (``{"segment": key}``) are resolved before compiling
+  (:func:`jornada.audience.definition.resolve`); compiling one is an error.
+
 Every SQL leaf is a definite TRUE or FALSE, never NULL, so ``not`` is exact
 under SQL's three-valued logic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -48,15 +56,19 @@ from jornada.audience.definition import (
     Compare,
     Condition,
     Consent,
+    EventCondition,
     Not,
+    SegmentDefinitionError,
+    SegmentRef,
     Stage,
     Tag,
     parse,
 )
 from jornada.contacts import Contact
+from jornada.events.models import Event
 
 Dialect = Literal["sqlite", "postgresql"]
-Predicate = Callable[["ContactLike", datetime], bool]
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 ORDER_FACTS = frozenset(
     {
         "average_order_value",
@@ -100,6 +112,26 @@ class ContactLike(Protocol):
     def open_boletos(self) -> Sequence[Any]: ...
 
 
+class EventLike(Protocol):
+    """What an event condition reads: an :class:`~jornada.events.models.Event` row or a record."""
+
+    @property
+    def event(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def properties(self) -> Mapping[str, Any] | None: ...
+
+
+class Predicate(Protocol):
+    """Whether one contact is in the segment at ``now``; ``events``: the contact's, when the
+    condition has event conditions (:func:`~jornada.audience.definition.uses_events`)."""
+
+    def __call__(
+        self, contact: ContactLike, now: datetime, events: Sequence[EventLike] | None = None
+    ) -> bool: ...
+
+
 def _basic(actual: Any, op: str, expected: Any) -> bool:
     if op == "eq":
         return bool(actual == expected)
@@ -118,17 +150,31 @@ def _basic(actual: Any, op: str, expected: Any) -> bool:
 def to_predicate(where: Condition | Mapping[str, Any]) -> Predicate:
     """A function telling whether one contact is in the segment at ``now``."""
     condition = parse(where)
-    return lambda contact, now: _holds(condition, contact, now)
+
+    def holds(
+        contact: ContactLike, now: datetime, events: Sequence[EventLike] | None = None
+    ) -> bool:
+        return _holds(condition, contact, now, events)
+
+    return holds
 
 
-def _holds(condition: Condition, contact: ContactLike, now: datetime) -> bool:
+def _holds(
+    condition: Condition, contact: ContactLike, now: datetime, events: Sequence[EventLike] | None
+) -> bool:
     match condition:
         case All(items):
-            return all(_holds(c, contact, now) for c in items)
+            return all(_holds(c, contact, now, events) for c in items)
         case AnyOf(items):
-            return any(_holds(c, contact, now) for c in items)
+            return any(_holds(c, contact, now, events) for c in items)
         case Not(item):
-            return not _holds(item, contact, now)
+            return not _holds(item, contact, now, events)
+        case EventCondition():
+            if events is None:
+                raise ValueError("this condition reads events: pass the contact's events")
+            return _event_holds(condition, events, now)
+        case SegmentRef(key):
+            raise _unresolved(key)
         case Tag(tag):
             return tag in (contact.tags or ())
         case Stage(stage):
@@ -215,6 +261,70 @@ def _days_ago(now: datetime, days: float) -> datetime:
     return now - timedelta(days=days)
 
 
+def _unresolved(key: str) -> SegmentDefinitionError:
+    return SegmentDefinitionError(
+        f"the reference to segment {key!r} must be resolved before compiling", field="where"
+    )
+
+
+def _typed_equal(value: Any, expected: Any) -> bool:
+    """A JSON value equals a literal of the same kind (as traits compare)."""
+    if isinstance(expected, bool):
+        return isinstance(value, bool) and value is expected
+    if isinstance(expected, float):
+        return isinstance(value, int | float) and not isinstance(value, bool) and value == expected
+    return isinstance(value, str) and value == expected
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number, or a string written as a decimal; else None (it adds nothing)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return float(value)
+    return None
+
+
+def _matching(
+    leaf: EventCondition, events: Sequence[EventLike], now: datetime
+) -> Iterator[EventLike]:
+    since = now - leaf.within if leaf.within is not None else None
+    for event in events:
+        if event.event != leaf.event:
+            continue
+        at = event.timestamp
+        if at.tzinfo is None:  # an ORM row read back from SQLite: naive UTC
+            at = at.replace(tzinfo=now.tzinfo)
+        if at > now or (since is not None and at < since):
+            continue
+        properties = event.properties or {}
+        if all(_typed_equal(properties.get(k), v) for k, v in leaf.properties):
+            yield event
+
+
+def _event_holds(leaf: EventCondition, events: Sequence[EventLike], now: datetime) -> bool:
+    found = list(_matching(leaf, events, now))
+    if leaf.measure in ("first", "last"):
+        if not found:
+            return False
+        times = [
+            e.timestamp if e.timestamp.tzinfo else e.timestamp.replace(tzinfo=now.tzinfo)
+            for e in found
+        ]
+        moment = min(times) if leaf.measure == "first" else max(times)
+        bound = now - leaf.value if isinstance(leaf.value, timedelta) else leaf.value
+        return _basic(moment, leaf.op, bound)
+    if leaf.measure == "count":
+        actual: float = len(found)
+    else:
+        assert leaf.property is not None
+        numbers = (_number((e.properties or {}).get(leaf.property)) for e in found)
+        actual = sum(n for n in numbers if n is not None)
+    if leaf.op == "ne":
+        return bool(actual != leaf.value)
+    return _basic(actual, leaf.op, leaf.value)
+
+
 # -- SQL -------------------------------------------------------------------------------------
 def to_sql(
     where: Condition | Mapping[str, Any], now: datetime, dialect: str = "sqlite"
@@ -241,7 +351,75 @@ def _sql(condition: Condition, now: datetime, dialect: str) -> ColumnElement[boo
             return _json_is_true(Contact.consent, (purpose, "granted"), dialect)
         case Compare():
             return _compare_sql(condition, now, dialect)
+        case EventCondition():
+            return _event_sql(condition, now, dialect)
+        case SegmentRef(key):
+            raise _unresolved(key)
     raise AssertionError(condition)
+
+
+def _event_sql(leaf: EventCondition, now: datetime, dialect: str) -> ColumnElement[bool]:
+    """A correlated subquery over the contact's events (index: workspace, contact, time)."""
+    where = [
+        Event.workspace_id == Contact.workspace_id,
+        Event.contact_id == Contact.id,
+        Event.event == leaf.event,
+        Event.timestamp <= now,
+    ]
+    if leaf.within is not None:
+        where.append(Event.timestamp >= now - leaf.within)
+    for key, expected in leaf.properties:
+        where.append(_typed_equal_sql(Event.properties, key, expected, dialect))
+    if leaf.measure in ("first", "last"):
+        pick = func.min if leaf.measure == "first" else func.max
+        moment = select(pick(Event.timestamp)).where(*where).scalar_subquery()
+        bound = now - leaf.value if isinstance(leaf.value, timedelta) else leaf.value
+        return and_(moment.is_not(None), _basic_sql(moment, leaf.op, bound))
+    measure: Any
+    if leaf.measure == "count":
+        measure = select(func.count()).where(*where).scalar_subquery()
+    else:
+        assert leaf.property is not None
+        total = func.sum(_number_sql(Event.properties, leaf.property, dialect))
+        measure = select(func.coalesce(total, 0.0)).where(*where).scalar_subquery()
+    if leaf.op == "ne":
+        return not_(_basic_sql(measure, "eq", leaf.value))
+    return _basic_sql(measure, leaf.op, leaf.value)
+
+
+def _typed_equal_sql(column: Any, key: str, expected: Any, dialect: str) -> ColumnElement[bool]:
+    kind = _json_type(column, (key,), dialect)
+    present: ColumnElement[bool]
+    if isinstance(expected, bool):
+        present = kind.in_(("true", "false") if dialect == "sqlite" else ("boolean",))
+    elif isinstance(expected, float):
+        present = kind.in_(("integer", "real") if dialect == "sqlite" else ("number",))
+    else:
+        present = kind == ("text" if dialect == "sqlite" else "string")
+    return and_(present, _json_basic_sql(column, key, "eq", expected, dialect))
+
+
+def _number_sql(column: Any, key: str, dialect: str) -> ColumnElement[Any]:
+    """The property as a float when it is a JSON number or a decimal string, else NULL."""
+    kind = _json_type(column, (key,), dialect)
+    text = _json_text(column, (key,), dialect)
+    if dialect == "sqlite":
+        # -?[0-9]+(\.[0-9]+)? in GLOB terms: only digits, '.' and '-'; '-' only first;
+        # at most one '.'; starts with a digit or '-' and a digit; ends with a digit
+        decimal = and_(
+            not_(text.op("GLOB")("*[^0-9.-]*")),
+            not_(text.op("GLOB")("?*-*")),
+            not_(text.op("GLOB")("*.*.*")),
+            or_(text.op("GLOB")("[0-9]*"), text.op("GLOB")("-[0-9]*")),
+            text.op("GLOB")("*[0-9]"),
+        )
+        numeric = or_(kind.in_(("integer", "real")), and_(kind == "text", decimal))
+    else:
+        numeric = or_(
+            kind == "number",
+            and_(kind == "string", text.op("~")(r"^-?[0-9]+(\.[0-9]+)?$")),
+        )
+    return case((numeric, cast(text, Float)), else_=None)
 
 
 def _has_tag(tag: str, dialect: str) -> ColumnElement[bool]:
@@ -315,17 +493,23 @@ def _compare_sql(leaf: Compare, now: datetime, dialect: str) -> ColumnElement[bo
 
 
 def _trait_basic_sql(name: str, op: str, expected: Any, dialect: str) -> ColumnElement[bool]:
+    return _json_basic_sql(Contact.traits, name, op, expected, dialect)
+
+
+def _json_basic_sql(
+    column: Any, name: str, op: str, expected: Any, dialect: str
+) -> ColumnElement[bool]:
     keys = (name,)
     if isinstance(expected, bool):  # eq only: ordering is refused at load time
         if dialect == "sqlite":
-            return _json_type(Contact.traits, keys, dialect) == ("true" if expected else "false")
-        return func.coalesce(_json_text(Contact.traits, keys, dialect), "") == (
+            return _json_type(column, keys, dialect) == ("true" if expected else "false")
+        return func.coalesce(_json_text(column, keys, dialect), "") == (
             "true" if expected else "false"
         )
-    value: ColumnElement[Any] = _json_text(Contact.traits, keys, dialect)
+    value: ColumnElement[Any] = _json_text(column, keys, dialect)
     if isinstance(expected, float) and dialect == "postgresql":
         # PostgreSQL may evaluate either side of AND first: cast only what is a number
-        is_number = _json_type(Contact.traits, keys, dialect) == "number"
+        is_number = _json_type(column, keys, dialect) == "number"
         value = case((is_number, cast(value, Float)), else_=None)
     return _basic_sql(value, op, expected)
 

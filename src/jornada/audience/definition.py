@@ -18,16 +18,40 @@ A definition is a small JSON/YAML document::
     {"tag": "vip"}  {"stage": "Customer"}  {"consent": "email_marketing"}
 
 Operators: eq, ne, gt, gte, lt, lte, in, exists; several in one leaf must all
-hold. It is parsed once, at load time, into the frozen tree below; an error
+hold.
+
+Event conditions look at the contact's events (merged contacts' included) up
+to ``now``, optionally only the last ``within`` (``30m``, ``24h``, ``7d``,
+``2w``) and only those whose properties equal ``properties``::
+
+    {"event": "Order Completed"}                               performed at least once
+    {"not": {"event": "Order Completed", "within": "30d"}}     not performed in 30 days
+    {"event": "Product Viewed", "within": "7d", "count": {"gte": 3}}
+    {"event": "Order Completed", "within": "90d", "sum": {"property": "total", "gt": 300}}
+    {"event": "Product Viewed", "properties": {"category": "casa"}}
+    {"event": "Order Completed", "last": {"before": "30d"}}    last time more than 30 days ago
+    {"event": "Order Completed", "first": {"after": "2026-01-01T00:00:00+00:00"}}
+
+``count`` and ``sum`` take the comparison operators (eq, ne, gt, gte, lt, lte);
+no matching event is a count and a sum of 0. ``sum`` adds the property's
+numbers: JSON numbers and strings written as decimals (``"149.90"``); anything
+else counts as nothing. ``first``/``last`` take ``before`` and/or ``after``, a
+time with offset or a duration meaning "that long before now"; without any
+matching event they are false.
+
+``{"segment": "inactive-30d"}`` is membership of another segment, resolved
+by key (built-in or the workspace's) when the segment is computed.
+
+It is parsed once, at load time, into the frozen tree below; an error
 names the path of the offending part (``where.all[1].gt``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -113,13 +137,45 @@ class Consent:
     purpose: str
 
 
-Condition = All | AnyOf | Not | Compare | Tag | Stage | Consent
+@dataclass(frozen=True)
+class EventCondition:
+    """A measure of the contact's events named ``event`` compared with ``value``.
+
+    ``measure`` is count, sum (of ``property``), first or last (the time of the
+    first or last matching event). ``within`` keeps the events of that window
+    ending at ``now``; ``properties`` are equalities the events' properties meet
+    (with the same typed comparison as traits). Times compare with ``value``,
+    a datetime or a duration before ``now``; counts with an int, sums with a float.
+    """
+
+    event: str
+    measure: Literal["count", "sum", "first", "last"]
+    op: Op
+    value: Any
+    within: timedelta | None = None
+    properties: tuple[tuple[str, Scalar], ...] = ()
+    property: str | None = None
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    """Membership of another segment, by key; replaced by its condition before compiling."""
+
+    key: str
+
+
+Condition = All | AnyOf | Not | Compare | Tag | Stage | Consent | EventCondition | SegmentRef
+_NODES = (All, AnyOf, Not, Compare, Tag, Stage, Consent, EventCondition, SegmentRef)
+_DURATION = re.compile(r"^(\d{1,6})(m|h|d|w)$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_MEASURE_OPS: tuple[Op, ...] = ("eq", "ne", "gt", "gte", "lt", "lte")
+_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 # -- parsing -------------------------------------------------------------------------------
 def parse(where: Any, path: str = "where") -> Condition:
     """The tree of a raw condition; :class:`SegmentDefinitionError` names the path of a mistake."""
-    if isinstance(where, All | AnyOf | Not | Compare | Tag | Stage | Consent):
+    if isinstance(where, _NODES):
         return where
     if not isinstance(where, Mapping):
         raise _error(path, f"a condition is an object, not {where!r}")
@@ -145,7 +201,142 @@ def parse(where: Any, path: str = "where") -> Condition:
     for subject in ("trait", "fact"):
         if subject in where:
             return _compare(where, subject, path)
-    raise _error(path, "a condition starts with all, any, not, trait, fact, tag, stage or consent")
+    if "event" in where:
+        return _event(where, path)
+    if "segment" in where:
+        _only(where, {"segment"}, path)
+        key = where["segment"]
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise _error(f"{path}.segment", f"must be a segment key (a-z, 0-9, -), not {key!r}")
+        return SegmentRef(key)
+    raise _error(
+        path,
+        "a condition starts with all, any, not, trait, fact, tag, stage, consent, event or segment",
+    )
+
+
+def _event(where: Mapping[str, Any], path: str) -> Condition:
+    """``{"event": NAME, within?, properties?, count | sum | first | last}``."""
+    _only(where, {"event", "within", "properties", "count", "sum", "first", "last"}, path)
+    name = where["event"]
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise _error(f"{path}.event", f"must be an event name, not {name!r}")
+    within = None
+    if "within" in where:
+        within = _duration(where["within"], f"{path}.within")
+        if within is None:
+            raise _error(
+                f"{path}.within", f"a duration such as 30m, 24h, 7d or 2w, not {where['within']!r}"
+            )
+    properties = _properties(where.get("properties", {}), f"{path}.properties")
+    measures = [m for m in ("count", "sum", "first", "last") if m in where]
+    if len(measures) > 1:
+        raise _error(path, f"one measure per condition, not {', '.join(measures)}")
+
+    def leaf(measure: Any, op: Op, value: Any, prop: str | None = None) -> EventCondition:
+        return EventCondition(name, measure, op, value, within, properties, prop)
+
+    if not measures:
+        return leaf("count", "gte", 1)
+    measure = measures[0]
+    at = f"{path}.{measure}"
+    spec = where[measure]
+    if not isinstance(spec, Mapping):
+        raise _error(at, "must be an object, e.g. {gte: 3}")
+    if measure in ("first", "last"):
+        _only(spec, {"before", "after"}, at)
+        leaves = []
+        bounds: tuple[tuple[str, Op], ...] = (("before", "lt"), ("after", "gt"))
+        for word, op in bounds:
+            if word in spec:
+                moment = _datetime(spec[word])
+                value: Any = moment if moment is not None else _duration(spec[word], f"{at}.{word}")
+                if value is None:
+                    raise _error(
+                        f"{at}.{word}",
+                        f"a time with offset or a duration such as 30d, not {spec[word]!r}",
+                    )
+                leaves.append(leaf(measure, op, value))
+        if not leaves:
+            raise _error(at, "add before or after")
+        return leaves[0] if len(leaves) == 1 else All(tuple(leaves))
+    allowed = {*_MEASURE_OPS} | ({"property"} if measure == "sum" else set())
+    _only(spec, allowed, at)
+    prop = None
+    if measure == "sum":
+        prop = spec.get("property")
+        if not isinstance(prop, str) or not _TRAIT_NAME.match(prop):
+            raise _error(f"{at}.property", f"the property to add up, not {prop!r}")
+    ops = [op for op in _MEASURE_OPS if op in spec]
+    if not ops:
+        raise _error(at, f"add an operator ({', '.join(_MEASURE_OPS)}), e.g. gte: 3")
+    conditions: list[Condition] = []
+    for op in ops:
+        number = _decimal(spec[op])
+        if number is None or (measure == "count" and number != number.to_integral_value()):
+            kind = "a whole number" if measure == "count" else "a number"
+            raise _error(f"{at}.{op}", f"{measure} compares with {kind}, not {spec[op]!r}")
+        value = int(number) if measure == "count" else float(number)
+        conditions.append(leaf(measure, op, value, prop))
+    return conditions[0] if len(conditions) == 1 else All(tuple(conditions))
+
+
+def _duration(raw: Any, at: str) -> timedelta | None:
+    match = _DURATION.match(raw) if isinstance(raw, str) else None
+    if match is None:
+        return None
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _properties(raw: Any, path: str) -> tuple[tuple[str, Scalar], ...]:
+    if not isinstance(raw, Mapping):
+        raise _error(path, "must be an object of property: value")
+    out: list[tuple[str, Scalar]] = []
+    for key, value in sorted(raw.items()):
+        if not isinstance(key, str) or not _TRAIT_NAME.match(key):
+            raise _error(f"{path}.{key}", "a property name is letters, digits, _ or -")
+        if isinstance(value, bool | str):
+            out.append((key, value))
+        elif isinstance(value, int | float):
+            out.append((key, float(value)))
+        else:
+            raise _error(f"{path}.{key}", f"equals a string, number or true/false, not {value!r}")
+    return tuple(out)
+
+
+def uses_events(condition: Condition) -> bool:
+    """Whether the condition reads the contact's events (its predicate then needs them)."""
+    match condition:
+        case All(items) | AnyOf(items):
+            return any(uses_events(c) for c in items)
+        case Not(item):
+            return uses_events(item)
+        case EventCondition():
+            return True
+    return False
+
+
+def resolve(
+    condition: Condition, lookup: Callable[[str], Condition], path: tuple[str, ...] = ()
+) -> Condition:
+    """``condition`` with every segment reference replaced by that segment's own condition.
+
+    ``lookup`` gives a segment's condition by key (raising when there is none); a
+    segment that refers back to itself, directly or not, is an error naming the loop.
+    """
+    match condition:
+        case All(items):
+            return All(tuple(resolve(c, lookup, path) for c in items))
+        case AnyOf(items):
+            return AnyOf(tuple(resolve(c, lookup, path) for c in items))
+        case Not(item):
+            return Not(resolve(item, lookup, path))
+        case SegmentRef(key):
+            if key in path:
+                loop = " -> ".join((*path, key))
+                raise SegmentDefinitionError(f"segments refer to each other: {loop}", field="where")
+            return resolve(lookup(key), lookup, (*path, key))
+    return condition
 
 
 def _compare(where: Mapping[str, Any], subject: Literal["trait", "fact"], path: str) -> Condition:

@@ -9,11 +9,30 @@ from sqlalchemy.orm import Session
 
 from jornada.audience.builtins import BUILTINS, HIGH_TICKET, HIGH_TICKET_PERCENTILE, high_ticket
 from jornada.audience.compile import to_sql
-from jornada.audience.definition import SegmentDefinition
+from jornada.audience.definition import (
+    Condition,
+    SegmentDefinition,
+    SegmentDefinitionError,
+    resolve,
+)
 from jornada.audience.rfm import RFM_PREFIX, rfm_segment, rfm_segments
 from jornada.contacts import Contact
 from jornada.contacts.queries import check_limit, decode_cursor, encode_cursor
 from jornada.errors import InvalidInput, NotFound
+
+
+def resolved(session: Session, workspace_id: str, definition: SegmentDefinition) -> Condition:
+    """The definition's condition with the segments it names replaced by their own conditions."""
+
+    def lookup(key: str) -> Condition:
+        try:
+            return builtin_segment(session, workspace_id, key).condition
+        except NotFound as exc:
+            raise SegmentDefinitionError(
+                f"where: no segment with key {key!r}", field="where"
+            ) from exc
+
+    return resolve(definition.condition, lookup, (definition.key,))
 
 
 def _members_clause(
@@ -23,7 +42,7 @@ def _members_clause(
     return (
         (Contact.workspace_id == workspace_id)
         & Contact.merged_into_id.is_(None)
-        & to_sql(definition.condition, now, dialect)
+        & to_sql(resolved(session, workspace_id, definition), now, dialect)
     )
 
 
