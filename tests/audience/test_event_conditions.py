@@ -138,17 +138,17 @@ def test_event_conditions_agree_in_sql_and_predicate(
         }
         for where in wheres:
             # when
-            by_sql = set(
-                session.scalars(
-                    select(Contact.id).where(
-                        Contact.workspace_id == shop.ref.id, to_sql(where, NOW, dialect)
-                    )
-                )
-            )
             holds = to_predicate(where)
             by_predicate = {c.id for c in rows if holds(c, NOW, history_of[c.id])}
-            # then
-            assert by_sql == by_predicate, where
+            for workspace_id in (None, shop.ref.id):  # per contact, and grouped per workspace
+                clause = to_sql(where, NOW, dialect, workspace_id=workspace_id)
+                by_sql = set(
+                    session.scalars(
+                        select(Contact.id).where(Contact.workspace_id == shop.ref.id, clause)
+                    )
+                )
+                # then
+                assert by_sql == by_predicate, (where, workspace_id)
 
 
 def test_viewed_three_times_in_a_week_without_ordering(database: Database) -> None:

@@ -327,64 +327,105 @@ def _event_holds(leaf: EventCondition, events: Sequence[EventLike], now: datetim
 
 # -- SQL -------------------------------------------------------------------------------------
 def to_sql(
-    where: Condition | Mapping[str, Any], now: datetime, dialect: str = "sqlite"
+    where: Condition | Mapping[str, Any],
+    now: datetime,
+    dialect: str = "sqlite",
+    *,
+    workspace_id: str | None = None,
 ) -> ColumnElement[bool]:
-    """A WHERE clause over ``contacts`` for SQLite or PostgreSQL (``dialect`` is the engine's name)."""
+    """A WHERE clause over ``contacts`` for SQLite or PostgreSQL (``dialect`` is the engine's name).
+
+    With ``workspace_id`` (the contacts' workspace), event conditions read only
+    that workspace's events through the (workspace, event, time) index: what a
+    full recomputation wants. Without it they are matched on (workspace, contact).
+    """
     if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"segments compile for sqlite or postgresql, not {dialect!r}")
-    return _sql(parse(where), now, dialect)
+    return _Sql(now, dialect, workspace_id).of(parse(where))
 
 
-def _sql(condition: Condition, now: datetime, dialect: str) -> ColumnElement[bool]:
-    match condition:
-        case All(items):
-            return and_(*(_sql(c, now, dialect) for c in items))
-        case AnyOf(items):
-            return or_(*(_sql(c, now, dialect) for c in items))
-        case Not(item):
-            return not_(_sql(item, now, dialect))
-        case Tag(tag):
-            return _has_tag(tag, dialect)
-        case Stage(stage):
-            return Contact.stage == stage
-        case Consent(purpose):
-            return _json_is_true(Contact.consent, (purpose, "granted"), dialect)
-        case Compare():
-            return _compare_sql(condition, now, dialect)
-        case EventCondition():
-            return _event_sql(condition, now, dialect)
-        case SegmentRef(key):
-            raise _unresolved(key)
-    raise AssertionError(condition)
+class _Sql:
+    def __init__(self, now: datetime, dialect: str, workspace_id: str | None) -> None:
+        self.now, self.dialect, self.workspace_id = now, dialect, workspace_id
 
+    def of(self, condition: Condition) -> ColumnElement[bool]:
+        now, dialect = self.now, self.dialect
+        match condition:
+            case All(items):
+                return and_(*(self.of(c) for c in items))
+            case AnyOf(items):
+                return or_(*(self.of(c) for c in items))
+            case Not(item):
+                return not_(self.of(item))
+            case Tag(tag):
+                return _has_tag(tag, dialect)
+            case Stage(stage):
+                return Contact.stage == stage
+            case Consent(purpose):
+                return _json_is_true(Contact.consent, (purpose, "granted"), dialect)
+            case Compare():
+                return _compare_sql(condition, now, dialect)
+            case EventCondition():
+                return self.event(condition)
+            case SegmentRef(key):
+                raise _unresolved(key)
+        raise AssertionError(condition)
 
-def _event_sql(leaf: EventCondition, now: datetime, dialect: str) -> ColumnElement[bool]:
-    """A correlated subquery over the contact's events (index: workspace, contact, time)."""
-    where = [
-        Event.workspace_id == Contact.workspace_id,
-        Event.contact_id == Contact.id,
-        Event.event == leaf.event,
-        Event.timestamp <= now,
-    ]
-    if leaf.within is not None:
-        where.append(Event.timestamp >= now - leaf.within)
-    for key, expected in leaf.properties:
-        where.append(_typed_equal_sql(Event.properties, key, expected, dialect))
-    if leaf.measure in ("first", "last"):
-        pick = func.min if leaf.measure == "first" else func.max
-        moment = select(pick(Event.timestamp)).where(*where).scalar_subquery()
-        bound = now - leaf.value if isinstance(leaf.value, timedelta) else leaf.value
-        return and_(moment.is_not(None), _basic_sql(moment, leaf.op, bound))
-    measure: Any
-    if leaf.measure == "count":
-        measure = select(func.count()).where(*where).scalar_subquery()
-    else:
-        assert leaf.property is not None
-        total = func.sum(_number_sql(Event.properties, leaf.property, dialect))
-        measure = select(func.coalesce(total, 0.0)).where(*where).scalar_subquery()
-    if leaf.op == "ne":
-        return not_(_basic_sql(measure, "eq", leaf.value))
-    return _basic_sql(measure, leaf.op, leaf.value)
+    def event(self, leaf: EventCondition) -> ColumnElement[bool]:
+        """The contacts whose matching events, grouped, pass the measure.
+
+        Written as membership of a grouped subquery (not one subquery per contact)
+        so that the database reads only the events of that name in the window.
+        A contact without matching events has a count and a sum of 0: when 0
+        passes, the members are everyone *but* the groups that fail.
+        """
+        now, dialect = self.now, self.dialect
+        where = [Event.event == leaf.event, Event.timestamp <= now]
+        if leaf.within is not None:
+            where.append(Event.timestamp >= now - leaf.within)
+        for key, expected in leaf.properties:
+            where.append(_typed_equal_sql(Event.properties, key, expected, dialect))
+        measure: Any
+        if leaf.measure in ("first", "last"):
+            measure = (func.min if leaf.measure == "first" else func.max)(Event.timestamp)
+            bound = now - leaf.value if isinstance(leaf.value, timedelta) else leaf.value
+            passes = _basic_sql(measure, leaf.op, bound)
+            return self._in_groups(where, passes)
+        if leaf.measure == "count":
+            measure = func.count()
+        else:
+            assert leaf.property is not None
+            measure = func.coalesce(
+                func.sum(_number_sql(Event.properties, leaf.property, dialect)), 0.0
+            )
+        passes = (
+            not_(_basic_sql(measure, "eq", leaf.value))
+            if leaf.op == "ne"
+            else _basic_sql(measure, leaf.op, leaf.value)
+        )
+        zero_passes = leaf.value != 0 if leaf.op == "ne" else _basic(0, leaf.op, leaf.value)
+        if zero_passes:
+            return not_(self._in_groups(where, not_(passes)))
+        return self._in_groups(where, passes)
+
+    def _in_groups(self, where: list[Any], having: ColumnElement[bool]) -> ColumnElement[bool]:
+        if self.workspace_id is not None:
+            groups = (
+                select(Event.contact_id)
+                .where(Event.workspace_id == self.workspace_id, *where)
+                .group_by(Event.contact_id)
+                .having(having)
+            )
+            return Contact.id.in_(groups)
+        correlated = (
+            select(literal(1))
+            .where(
+                Event.workspace_id == Contact.workspace_id, Event.contact_id == Contact.id, *where
+            )
+            .group_by(Event.contact_id)
+            .having(having)
+        )
+        return correlated.exists()
 
 
 def _typed_equal_sql(column: Any, key: str, expected: Any, dialect: str) -> ColumnElement[bool]:

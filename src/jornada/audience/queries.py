@@ -42,7 +42,9 @@ def _members_clause(
     return (
         (Contact.workspace_id == workspace_id)
         & Contact.merged_into_id.is_(None)
-        & to_sql(resolved(session, workspace_id, definition), now, dialect)
+        & to_sql(
+            resolved(session, workspace_id, definition), now, dialect, workspace_id=workspace_id
+        )
     )
 
 
