@@ -40,8 +40,9 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/flows.py
+	$(BIN)/python -P bench/ingest.py
+	$(BIN)/python -P bench/flows.py
+	$(BIN)/python -P bench/segments.py
 
 migrate: $(STAMP)
 	$(BIN)/jornada db upgrade

@@ -410,10 +410,14 @@ class _Sql:
 
     def _in_groups(self, where: list[Any], having: ColumnElement[bool]) -> ColumnElement[bool]:
         if self.workspace_id is not None:
+            # grouped by an expression, not the bare column: SQLite without statistics would
+            # otherwise walk the (workspace, contact, time) index to get groups in order and
+            # read every event of the workspace instead of the few of that name and window
+            contact = func.coalesce(Event.contact_id, "")
             groups = (
-                select(Event.contact_id)
+                select(contact)
                 .where(Event.workspace_id == self.workspace_id, *where)
-                .group_by(Event.contact_id)
+                .group_by(contact)
                 .having(having)
             )
             return Contact.id.in_(groups)
