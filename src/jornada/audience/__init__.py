@@ -11,10 +11,20 @@ from jornada.audience.export import EXPORT_FORMATS, ExportFormat, export_segment
 from jornada.audience.queries import (
     builtin_segment,
     builtin_segments,
+    find_segment,
+    is_builtin,
+    save_custom_segment,
     segment_members,
     segment_size,
 )
 from jornada.audience.rfm import CELLS, RFM, rfm_for_contact, rfm_table
+from jornada.audience.store import (
+    SavedSegment,
+    custom_segment,
+    custom_segments,
+    delete_segment,
+    segment_versions,
+)
 
 __all__ = [
     "BUILTINS",
@@ -24,16 +34,24 @@ __all__ = [
     "RFM",
     "ContactLike",
     "ExportFormat",
+    "SavedSegment",
     "SegmentDefinition",
     "SegmentDefinitionError",
     "builtin_segment",
     "builtin_segments",
+    "custom_segment",
+    "custom_segments",
+    "delete_segment",
     "export_segment",
+    "find_segment",
+    "is_builtin",
     "load_definition",
     "rfm_for_contact",
     "rfm_table",
+    "save_custom_segment",
     "segment_members",
     "segment_size",
+    "segment_versions",
     "to_predicate",
     "to_sql",
 ]

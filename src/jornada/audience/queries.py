@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -16,23 +18,29 @@ from jornada.audience.definition import (
     resolve,
 )
 from jornada.audience.rfm import RFM_PREFIX, rfm_segment, rfm_segments
+from jornada.audience.store import SavedSegment, custom_segment, save_segment
 from jornada.contacts import Contact
 from jornada.contacts.queries import check_limit, decode_cursor, encode_cursor
 from jornada.errors import InvalidInput, NotFound
 
 
-def resolved(session: Session, workspace_id: str, definition: SegmentDefinition) -> Condition:
-    """The definition's condition with the segments it names replaced by their own conditions."""
+def _lookup(session: Session, workspace_id: str) -> Callable[[str], Condition]:
+    """Another segment's current condition by key, for references; a 400 naming it otherwise."""
 
     def lookup(key: str) -> Condition:
         try:
-            return builtin_segment(session, workspace_id, key).condition
+            return find_segment(session, workspace_id, key).condition
         except NotFound as exc:
             raise SegmentDefinitionError(
                 f"where: no segment with key {key!r}", field="where"
             ) from exc
 
-    return resolve(definition.condition, lookup, (definition.key,))
+    return lookup
+
+
+def resolved(session: Session, workspace_id: str, definition: SegmentDefinition) -> Condition:
+    """The definition's condition with the segments it names replaced by their own conditions."""
+    return resolve(definition.condition, _lookup(session, workspace_id), (definition.key,))
 
 
 def _members_clause(
@@ -110,6 +118,39 @@ def builtin_segment(session: Session, workspace_id: str, key: str) -> SegmentDef
         if definition.key == key:
             return definition
     raise NotFound(f"no segment with key {key!r}", field="key")
+
+
+def is_builtin(key: str) -> bool:
+    """Whether ``key`` names a built-in segment (reserved: a workspace cannot save one)."""
+    return (
+        key == HIGH_TICKET
+        or key.startswith(RFM_PREFIX)
+        or any(definition.key == key for definition in BUILTINS)
+    )
+
+
+def find_segment(session: Session, workspace_id: str, key: str) -> SegmentDefinition:
+    """A built-in or one of the workspace's current custom segments; 404 otherwise."""
+    if is_builtin(key):
+        return builtin_segment(session, workspace_id, key)
+    saved = custom_segment(session, workspace_id, key)
+    if saved is None:
+        raise NotFound(f"no segment with key {key!r}", field="key")
+    return saved.definition
+
+
+def save_custom_segment(
+    session: Session, workspace_id: str, document: Mapping[str, Any], *, now: datetime
+) -> SavedSegment:
+    """Validate and store ``document`` as the next version of the workspace's segment."""
+    return save_segment(
+        session,
+        workspace_id,
+        document,
+        now=now,
+        reserved=is_builtin,
+        lookup=_lookup(session, workspace_id),
+    )
 
 
 def builtin_segments(session: Session, workspace_id: str) -> list[SegmentDefinition]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import jornada.audience.models
 import jornada.channels.models
 import jornada.contacts.models
 import jornada.crm.models
