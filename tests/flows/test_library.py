@@ -148,11 +148,13 @@ def test_lead_nurture_sixty_points_qualify_and_create_a_task() -> None:
         track("Message Opened", T0 + timedelta(days=3, hours=2)),
     ]
     effects = run(["lead-nurture"], [track("Signed Up", T0), *engagement])
+    # the flow's points add to the contact's lead score (docs/scoring.md): by the first click the
+    # default model gives 31 (5 phone + 5 e-mail opt-in + 10 sign-up + 3 open + 8 click), and
+    # with the flow's own 10 + 20 the score passes 60 there
     assert brief(effects) == [
         ("11-03 10:00", "send", "email:nurture-casos"),
-        ("11-06 10:00", "send", "email:nurture-prova-social"),
-        ("11-06 12:00", "stage", "Qualified"),
-        ("11-06 12:00", "task", "call"),
+        ("11-03 12:00", "stage", "Qualified"),
+        ("11-03 12:00", "task", "call"),
     ]
 
 

@@ -7,7 +7,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
 from jornada import __version__
-from jornada.api import admin_routes, flows_routes, ingest_routes, segments_routes
+from jornada.api import (
+    admin_routes,
+    flows_routes,
+    ingest_routes,
+    predictions_routes,
+    scoring_routes,
+    segments_routes,
+)
 from jornada.api.context import AppContext
 from jornada.api.home import home_page
 from jornada.api.responses import JSONResponse
@@ -63,4 +70,6 @@ def create_app(
     app.include_router(admin_routes.router)
     app.include_router(flows_routes.router)
     app.include_router(segments_routes.router)
+    app.include_router(scoring_routes.router)
+    app.include_router(predictions_routes.router)
     return app

@@ -1,4 +1,5 @@
-"""Audience: segment definitions compiled to SQL and to a predicate, built-ins, RFM, exports."""
+"""Audience: segment definitions compiled to SQL and to a predicate, built-ins, RFM, exports,
+predictions, lead scoring."""
 
 from jornada.audience.builtins import BUILTINS, HIGH_TICKET
 from jornada.audience.compile import ContactLike, to_predicate, to_sql
@@ -8,6 +9,10 @@ from jornada.audience.definition import (
     load_definition,
 )
 from jornada.audience.export import EXPORT_FORMATS, ExportFormat, export_segment
+from jornada.audience.predict import TrainingResult, contact_prediction, predicted_intervals
+from jornada.audience.predict import model_view as prediction_model_view
+from jornada.audience.predict import save as save_predictions
+from jornada.audience.predict import train as train_predictions
 from jornada.audience.queries import (
     builtin_segment,
     builtin_segments,
@@ -18,6 +23,17 @@ from jornada.audience.queries import (
     segment_size,
 )
 from jornada.audience.rfm import CELLS, RFM, rfm_for_contact, rfm_table
+from jornada.audience.scoring import (
+    ScoringModelError,
+    active_model,
+    install_model,
+    model_versions,
+    recheck_scores,
+    refresh_score,
+    score_events,
+    score_view,
+    take_score_changes,
+)
 from jornada.audience.store import (
     SavedSegment,
     custom_segment,
@@ -35,23 +51,38 @@ __all__ = [
     "ContactLike",
     "ExportFormat",
     "SavedSegment",
+    "ScoringModelError",
     "SegmentDefinition",
     "SegmentDefinitionError",
+    "TrainingResult",
+    "active_model",
     "builtin_segment",
     "builtin_segments",
+    "contact_prediction",
     "custom_segment",
     "custom_segments",
     "delete_segment",
     "export_segment",
     "find_segment",
+    "install_model",
     "is_builtin",
     "load_definition",
+    "model_versions",
+    "predicted_intervals",
+    "prediction_model_view",
+    "recheck_scores",
+    "refresh_score",
     "rfm_for_contact",
     "rfm_table",
     "save_custom_segment",
+    "save_predictions",
+    "score_events",
+    "score_view",
     "segment_members",
     "segment_size",
     "segment_versions",
+    "take_score_changes",
     "to_predicate",
     "to_sql",
+    "train_predictions",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from jornada.audience import predicted_intervals, take_score_changes
 from jornada.contacts import change_contact
 from jornada.contacts.actions import ContactBatch
 from jornada.contacts.state import (
@@ -108,9 +109,15 @@ class _ContactFacts(Mapping[str, Any]):
         "phone",
     )
 
-    def __init__(self, contact: ContactState, now: datetime | None) -> None:
+    def __init__(
+        self,
+        contact: ContactState,
+        now: datetime | None,
+        next_order: Callable[[ContactState], datetime | None] = expected_next_order_at,
+    ) -> None:
         self._contact = contact
         self._now = now
+        self._next_order = next_order
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:
@@ -140,7 +147,7 @@ class _ContactFacts(Mapping[str, Any]):
         if key == "days_since_last_order":
             return (now - c.last_order_at).days if now and c.last_order_at else None
         if key == "expected_next_order_at":
-            expected = expected_next_order_at(c)
+            expected = self._next_order(c)
             return expected.isoformat() if expected else None
         if key == "open_cart_value":
             return (c.open_cart or {}).get("value")
@@ -171,11 +178,15 @@ def contact_facts(
     variables: dict[str, Any] | None = None,
     *,
     now: datetime | None = None,
+    next_order: Callable[[ContactState], datetime | None] = expected_next_order_at,
 ) -> Facts:
-    """What conditions may read about a contact (facts computed on first use)."""
+    """What conditions may read about a contact (facts computed on first use).
+
+    ``next_order`` gives ``expected_next_order_at`` (the runner's reads stored predictions).
+    """
     return Facts(
         traits=contact.traits,
-        facts=_ContactFacts(contact, now),
+        facts=_ContactFacts(contact, now, next_order),
         tags=_LazyTags(contact),
         stage=contact.stage,
         consent=_Consent(contact.consent),
@@ -310,6 +321,7 @@ class Runner:
         self.refusal: str | None = None  # why the last enrolment was refused
         self._membership: dict[tuple[str, str], bool] = {}
         self._stored_membership: dict[tuple[str, str], bool] = {}
+        self._intervals: dict[str, timedelta | None] = {}  # predicted, by contact; see _next_order
 
     # -- events ---------------------------------------------------------------------------
     def on_events(self, records: Sequence[EventRecord], contact_ids: Sequence[str]) -> None:
@@ -321,9 +333,11 @@ class Runner:
         that watch the contact itself (a segment predicate, a contact date) look
         at every contact the batch touched.
         """
+        scored = take_score_changes(self.session, self.workspace_id)
         flows = CATALOG.active(self.session, self.workspace_id)
         if not flows:
             return
+        self._lead_score_crossings(flows, scored)
         interesting = frozenset().union(*(f.events for f in flows))
         todo = sorted(
             (
@@ -335,7 +349,7 @@ class Runner:
         )
         watching = [f for f in flows if f.watching]
         touched = set(contact_ids) if watching else set()
-        if not todo and not touched:
+        if not todo and not touched and not self._crossed:
             return
         contacts = self._contacts({cid for _, cid in todo} | touched)
         runs = self._prefetch(contacts)
@@ -371,7 +385,7 @@ class Runner:
                     if not _listens(trigger, record):
                         continue
                     if facts is None:
-                        facts = contact_facts(contact, record.properties, now=self.now)
+                        facts = self._facts(contact, record.properties)
                     starts_at = None
                     if isinstance(trigger, EventTrigger):
                         if not (
@@ -507,7 +521,7 @@ class Runner:
 
     # -- contact-watching triggers ----------------------------------------------------------
     def _watch(self, flow: LoadedFlow, contact: ContactState, open_runs: list[RunRow]) -> None:
-        facts = contact_facts(contact, now=self.now)
+        facts = self._facts(contact)
         for n, trigger in flow.watching:
             if isinstance(trigger, SegmentTrigger):
                 self._segment(flow, n, trigger, contact, facts, open_runs)
@@ -687,7 +701,7 @@ class Runner:
         if (
             doc.goal
             and name == doc.goal.event
-            and evaluate(doc.goal.where, contact_facts(contact, record.properties, now=self.now))
+            and evaluate(doc.goal.where, self._facts(contact, record.properties))
         ):
             run.revenue_cents = order_total_cents(record.properties)
             self._end(run, "converted", status="converted")
@@ -778,7 +792,7 @@ class Runner:
                     else f"re-entry is allowed from {(last + reentry).isoformat()}"
                 )
                 return None
-        if not evaluate(doc.entry.filter, contact_facts(contact, trigger_props, now=self.now)):
+        if not evaluate(doc.entry.filter, self._facts(contact, trigger_props)):
             self.refusal = "the contact does not pass the flow's entry filter"
             return None
         run = RunRow(
@@ -842,6 +856,18 @@ class Runner:
                 ):
                     self._crossed.append((flow, n, contact))
 
+    def _lead_score_crossings(self, flows: Sequence[LoadedFlow], before: dict[str, int]) -> None:
+        """Lead scoring changed these scores in this batch: crossing a score trigger upwards enrols."""
+        if not before:
+            return
+        contacts = self._contacts(set(before))
+        for flow in flows:
+            for n, trigger in enumerate(flow.doc.triggers):
+                if isinstance(trigger, ScoreTrigger):
+                    for cid in sorted(contacts):
+                        if before[cid] < trigger.score_above <= contacts[cid].score:
+                            self._crossed.append((flow, n, contacts[cid]))
+
     def _drain(self) -> None:
         """Enrol the contacts whose score crossed a threshold (which may move scores again)."""
         for _ in range(100):  # a cycle of flows scoring each other stops here
@@ -850,6 +876,32 @@ class Runner:
             pending, self._crossed = self._crossed, []
             for flow, n, contact in pending:
                 self._enrol(flow, contact, trigger_props={"score": contact.score}, via=n)
+
+    # -- predictions (flow 12's date) --------------------------------------------------------------
+    def _facts(
+        self,
+        contact: ContactState,
+        properties: dict[str, Any] | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> Facts:
+        return contact_facts(
+            contact, properties, variables, now=self.now, next_order=self._next_order
+        )
+
+    def _next_order(self, contact: ContactState) -> datetime | None:
+        """The current last order plus the stored predicted interval, else the heuristic.
+
+        Intervals are read for every contact in the batch at once, the first time a
+        condition or a step asks for ``expected_next_order_at``: one query per batch
+        then, and none when no flow reads the fact.
+        """
+        if contact.id not in self._intervals:
+            wanted = (self._batch.states.keys() | {contact.id}) - self._intervals.keys()
+            self._intervals.update(predicted_intervals(self.session, self.workspace_id, wanted))
+        gap = self._intervals.get(contact.id)
+        if gap is None or contact.last_order_at is None:
+            return expected_next_order_at(contact)
+        return contact.last_order_at + gap
 
     # -- timers ---------------------------------------------------------------------------------
     def wake(self, runs: Sequence[RunRow]) -> int:
@@ -896,7 +948,7 @@ class Runner:
             flow.doc,
             state,
             replace(
-                contact_facts(contact, props, run.vars, now=self.now),
+                self._facts(contact, props, run.vars),
                 performed=_Lazy(lambda: self._performed(run)) if flow.uses_history else frozenset(),
             ),
             now=self.now,

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import text
 
+from jornada.audience import score_events
 from jornada.contacts import apply_records
 from jornada.db import Database
 from jornada.db.bulk import Bulk
@@ -285,6 +286,7 @@ def _store(
             for r, contact_id in zip(fresh, contact_ids, strict=True)
         ],
     )
+    score_events(session, workspace.id, fresh, contact_ids, contacts, now)
     if trigger_flows:
         Runner(session, workspace.id, now, contacts=contacts).on_events(fresh, contact_ids)
     return flags
