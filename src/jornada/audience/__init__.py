@@ -9,6 +9,7 @@ from jornada.audience.definition import (
     load_definition,
 )
 from jornada.audience.export import EXPORT_FORMATS, ExportFormat, export_segment
+from jornada.audience.membership import Change
 from jornada.audience.predict import TrainingResult, contact_prediction, predicted_intervals
 from jornada.audience.predict import model_view as prediction_model_view
 from jornada.audience.predict import save as save_predictions
@@ -18,9 +19,12 @@ from jornada.audience.queries import (
     builtin_segments,
     find_segment,
     is_builtin,
+    keep_segments_current,
+    recheck_segments,
     save_custom_segment,
     segment_members,
     segment_size,
+    stored_members,
 )
 from jornada.audience.rfm import CELLS, RFM, rfm_for_contact, rfm_table
 from jornada.audience.scoring import (
@@ -48,6 +52,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "HIGH_TICKET",
     "RFM",
+    "Change",
     "ContactLike",
     "ExportFormat",
     "SavedSegment",
@@ -66,11 +71,13 @@ __all__ = [
     "find_segment",
     "install_model",
     "is_builtin",
+    "keep_segments_current",
     "load_definition",
     "model_versions",
     "predicted_intervals",
     "prediction_model_view",
     "recheck_scores",
+    "recheck_segments",
     "refresh_score",
     "rfm_for_contact",
     "rfm_table",
@@ -81,6 +88,7 @@ __all__ = [
     "segment_members",
     "segment_size",
     "segment_versions",
+    "stored_members",
     "take_score_changes",
     "to_predicate",
     "to_sql",

@@ -224,12 +224,12 @@ def _compare(leaf: Compare, contact: ContactLike, now: datetime) -> bool:
 def _fact_present(name: str, contact: ContactLike) -> bool:
     if name in ORDER_FACTS:
         return contact.orders_count > 0 and (
-            name == "average_order_value" or _time_of(name, contact) is not None
+            name == "average_order_value" or fact_time(name, contact) is not None
         )
     return True
 
 
-def _time_of(name: str, contact: ContactLike) -> datetime | None:
+def fact_time(name: str, contact: ContactLike) -> datetime | None:
     column = {
         "days_since_first_order": "first_order_at",
         "days_since_last_order": "last_order_at",
@@ -244,10 +244,10 @@ def _fact_basic(name: str, op: str, expected: Any, contact: ContactLike, now: da
     if name == "average_order_value":
         return _basic(contact.total_spent_cents, op, expected * contact.orders_count)
     if kind == "days":
-        moment = _time_of(name, contact)
+        moment = fact_time(name, contact)
         return moment is not None and _basic(moment, _FLIP[op], _days_ago(now, expected))
     if kind == "time":
-        return _basic(_time_of(name, contact), op, expected)
+        return _basic(fact_time(name, contact), op, expected)
     if name == "has_open_cart":
         return _basic(contact.open_cart is not None, op, expected)
     if name == "open_boletos_count":
@@ -285,7 +285,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _matching(
+def matching_events(
     leaf: EventCondition, events: Sequence[EventLike], now: datetime
 ) -> Iterator[EventLike]:
     since = now - leaf.within if leaf.within is not None else None
@@ -303,7 +303,7 @@ def _matching(
 
 
 def _event_holds(leaf: EventCondition, events: Sequence[EventLike], now: datetime) -> bool:
-    found = list(_matching(leaf, events, now))
+    found = list(matching_events(leaf, events, now))
     if leaf.measure in ("first", "last"):
         if not found:
             return False

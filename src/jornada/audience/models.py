@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, PrimaryKeyConstraint, String, Text
+from sqlalchemy import Index, Integer, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jornada.db import Base, Json, UTCDateTime, WorkspaceScoped
@@ -24,3 +24,28 @@ class StoredSegment(WorkspaceScoped, Base):
     where: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SegmentMember(WorkspaceScoped, Base):
+    """A contact inside a segment kept current incrementally, since when."""
+
+    __tablename__ = "segment_members"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id", "segment_key", "contact_id"),)
+
+    segment_key: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(String(26))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SegmentRecheck(WorkspaceScoped, Base):
+    """When time alone may change a contact's membership of a segment: evaluate it again then."""
+
+    __tablename__ = "segment_rechecks"
+    __table_args__ = (
+        PrimaryKeyConstraint("workspace_id", "segment_key", "contact_id"),
+        Index("ix_segment_rechecks_due", "due_at"),
+    )
+
+    segment_key: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(String(26))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from jornada.audience import membership
 from jornada.audience.builtins import BUILTINS, HIGH_TICKET, HIGH_TICKET_PERCENTILE, high_ticket
-from jornada.audience.compile import to_sql
+from jornada.audience.compile import ContactLike, to_sql
 from jornada.audience.definition import (
     Condition,
     SegmentDefinition,
     SegmentDefinitionError,
     resolve,
 )
+from jornada.audience.membership import Change, Tracked, record_names, track
+from jornada.audience.models import SegmentMember
 from jornada.audience.rfm import RFM_PREFIX, rfm_segment, rfm_segments
-from jornada.audience.store import SavedSegment, custom_segment, save_segment
+from jornada.audience.store import SavedSegment, custom_segment, custom_segments, save_segment
 from jornada.contacts import Contact
 from jornada.contacts.queries import check_limit, decode_cursor, encode_cursor
 from jornada.errors import InvalidInput, NotFound
+from jornada.events.record import EventRecord
 
 
 def _lookup(session: Session, workspace_id: str) -> Callable[[str], Condition]:
@@ -160,3 +164,102 @@ def builtin_segments(session: Session, workspace_id: str) -> list[SegmentDefinit
         builtin_segment(session, workspace_id, HIGH_TICKET),
         *rfm_segments(session, workspace_id),
     ]
+
+
+# -- incremental membership ----------------------------------------------------------------------
+def tracked_segments(
+    session: Session, workspace_id: str, listened: Callable[[], Iterable[str]] = tuple
+) -> list[Tracked]:
+    """The segments kept current: the workspace's own, and the built-ins flows listen to.
+
+    ``listened`` gives the keys flows listen to; it is called only when the list
+    is built. The list is cached for a few seconds per workspace (a newly saved
+    segment or flow is taken into account within ``membership.CACHE_SECONDS``).
+    A segment whose references are broken is not tracked until fixed.
+    """
+
+    def build() -> list[Tracked]:
+        definitions = [s.definition for s in custom_segments(session, workspace_id)]
+        for key in sorted(set(listened()) - {d.key for d in definitions}):
+            try:
+                definitions.append(find_segment(session, workspace_id, key))
+            except NotFound:
+                continue  # a flow listening to a segment that does not exist: nothing to track
+        out = []
+        for definition in definitions:
+            try:
+                out.append(track(definition, resolved(session, workspace_id, definition)))
+            except SegmentDefinitionError:
+                continue
+        return out
+
+    return membership.cached((str(session.get_bind().engine.url), workspace_id), build)
+
+
+def keep_segments_current(
+    session: Session,
+    workspace_id: str,
+    records: Sequence[EventRecord],
+    contact_ids: Sequence[str],
+    states: Mapping[str, ContactLike],
+    now: datetime,
+    listened: Callable[[], Iterable[str]] = tuple,
+) -> list[Change]:
+    """Re-evaluate, for the contacts of a batch, the tracked segments their events can change."""
+    segments = tracked_segments(session, workspace_id, listened)
+    if not segments:
+        return []
+    touched: dict[str, set[str]] = {}
+    for record, contact_id in zip(records, contact_ids, strict=True):
+        touched.setdefault(contact_id, set()).update(record_names(record))
+    changes: list[Change] = []
+    for segment in segments:
+        contacts = {
+            cid: states[cid]
+            for cid, names in touched.items()
+            if cid in states
+            and getattr(states[cid], "merged_into_id", None) is None
+            and segment.touched_by(names)
+        }
+        changes += membership.evaluate(session, workspace_id, [segment], contacts, now)
+    return changes
+
+
+def recheck_segments(
+    session: Session, now: datetime, *, limit: int = 1000
+) -> dict[str, list[Change]]:
+    """Evaluate the memberships whose re-check is due; the changes by workspace."""
+    out: dict[str, list[Change]] = {}
+    for workspace_id, by_key in membership.due_rechecks(session, now, limit=limit).items():
+        for key, ids in sorted(by_key.items()):
+            membership.forget_rechecks(session, workspace_id, key, ids)
+            try:
+                definition = find_segment(session, workspace_id, key)
+                segment = track(definition, resolved(session, workspace_id, definition))
+            except (NotFound, SegmentDefinitionError):
+                continue  # deleted or broken since: nothing to keep current
+            contacts = {
+                c.id: c
+                for c in session.scalars(
+                    select(Contact).where(
+                        Contact.workspace_id == workspace_id,
+                        Contact.id.in_(sorted(ids)),
+                        Contact.merged_into_id.is_(None),
+                    )
+                )
+            }
+            changes = membership.evaluate(session, workspace_id, [segment], contacts, now)
+            out.setdefault(workspace_id, []).extend(changes)
+    return out
+
+
+def stored_members(session: Session, workspace_id: str, key: str) -> set[str]:
+    """The contact ids kept as members of a tracked segment (what its events said so far)."""
+    return set(
+        session.scalars(
+            select(SegmentMember.contact_id).where(
+                SegmentMember.workspace_id == workspace_id,
+                SegmentMember.segment_key == key,
+            )
+        )
+    )

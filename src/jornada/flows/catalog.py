@@ -43,6 +43,15 @@ class LoadedFlow:
         )
 
     @cached_property
+    def segments(self) -> frozenset[str]:
+        """Keys of the segments whose ``Segment Entered``/``Exited`` events this flow reacts to."""
+        return frozenset(
+            t.segment
+            for t in self.doc.triggers
+            if isinstance(t, SegmentTrigger) and t.where is None
+        )
+
+    @cached_property
     def wait_events(self) -> frozenset[str]:
         return frozenset(e for s in self.doc.steps if s.wait_for for e in s.wait_for.events)
 

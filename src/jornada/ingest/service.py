@@ -9,21 +9,21 @@ from __future__ import annotations
 import hashlib
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from jornada.audience import score_events
-from jornada.contacts import apply_records
+from jornada.audience import Change, keep_segments_current, recheck_segments, score_events
+from jornada.contacts import Contact, apply_records
 from jornada.db import Database
 from jornada.db.bulk import Bulk
 from jornada.errors import InvalidInput, PayloadTooLarge
 from jornada.events.record import EventRecord
-from jornada.flows import Runner
+from jornada.flows import CATALOG, Runner
 from jornada.ingest.errors import Rejected
 from jornada.ingest.pipeline import as_utc, to_record
 from jornada.workspaces.models import WorkspaceRef
@@ -287,9 +287,93 @@ def _store(
         ],
     )
     score_events(session, workspace.id, fresh, contact_ids, contacts, now)
+    changes = keep_segments_current(
+        session,
+        workspace.id,
+        fresh,
+        contact_ids,
+        contacts.states,
+        now,
+        listened=lambda: _listened_segments(session, workspace.id),
+    )
+    extra, extra_ids = store_segment_changes(conn, bulk, workspace.id, changes, contacts.states)
     if trigger_flows:
-        Runner(session, workspace.id, now, contacts=contacts).on_events(fresh, contact_ids)
+        Runner(session, workspace.id, now, contacts=contacts).on_events(
+            [*fresh, *extra], [*contact_ids, *extra_ids]
+        )
     return flags
+
+
+def _listened_segments(session: Any, workspace_id: str) -> set[str]:
+    return set().union(*(f.segments for f in CATALOG.active(session, workspace_id)))
+
+
+def store_segment_changes(
+    conn: Any,
+    bulk: Bulk,
+    workspace_id: str,
+    changes: Sequence[Change],
+    users: Mapping[str, Any],
+) -> tuple[list[EventRecord], list[str]]:
+    """``Segment Entered``/``Exited`` events of the changes, stored; with their contact ids.
+
+    They go straight to the log with their contact (no identity to resolve, no
+    profile to fold: they say what Jornada computed, not what the person did).
+    """
+    if not changes:
+        return [], []
+    records = [c.record(getattr(users.get(c.contact_id), "user_id", None)) for c in changes]
+    ids = [c.contact_id for c in changes]
+    bulk.insert(
+        conn,
+        "events",
+        _EVENT_COLUMNS,
+        [
+            (
+                workspace_id,
+                r.message_id,
+                contact_id,
+                r.type,
+                r.event,
+                r.user_id,
+                None,
+                bulk.time(r.timestamp),
+                bulk.time(r.received_at),
+                bulk.json(r.properties),
+                None,
+            )
+            for r, contact_id in zip(records, ids, strict=True)
+        ],
+        ignore_conflicts=True,
+    )
+    return records, ids
+
+
+def recheck_segments_due(database: Database, now: datetime, *, limit: int = 1000) -> int:
+    """Evaluate the segment memberships time may have changed; their events reach the flows.
+
+    Returns how many contacts entered or left a segment.
+    """
+    with database.write() as session:
+        by_workspace = recheck_segments(session, now, limit=limit)
+        conn = session.connection()
+        bulk = Bulk(database.dialect)
+        total = 0
+        for workspace_id, changes in by_workspace.items():
+            users = {
+                c.id: c
+                for c in session.scalars(
+                    select(Contact).where(
+                        Contact.workspace_id == workspace_id,
+                        Contact.id.in_(sorted({c.contact_id for c in changes})),
+                    )
+                )
+            }
+            records, ids = store_segment_changes(conn, bulk, workspace_id, changes, users)
+            if records:
+                Runner(session, workspace_id, now).on_events(records, ids)
+            total += len(records)
+    return total
 
 
 def accept_messages(

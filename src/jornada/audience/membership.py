@@ -1,0 +1,371 @@
+"""Incremental segment membership: events re-evaluate only the segments that depend on them.
+
+The segments kept current this way are the workspace's custom segments and the
+built-ins a flow listens to (``Segment Entered`` / ``Segment Exited`` of that
+key). For each contact an ingested batch touches, a segment is evaluated again
+only when one of the contact's new events can change it (see
+:func:`dependencies`); a change of membership is stored in ``segment_members``
+and becomes a ``Segment Entered`` or ``Segment Exited`` event of the contact.
+
+Time alone can change a membership ("no order in 30 days", "3 views in the
+last 7 days"): each evaluation stores in ``segment_rechecks`` the next moment
+the answer can flip (:func:`next_change`), and :func:`recheck_due` evaluates
+exactly those, when they are due, instead of scanning every contact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.orm import Session
+
+from jornada.audience.compile import (
+    ContactLike,
+    EventLike,
+    fact_time,
+    matching_events,
+    to_predicate,
+)
+from jornada.audience.definition import (
+    All,
+    AnyOf,
+    Compare,
+    Condition,
+    Consent,
+    EventCondition,
+    Not,
+    SegmentDefinition,
+    Stage,
+    Tag,
+    uses_events,
+)
+from jornada.audience.models import SegmentMember, SegmentRecheck
+from jornada.events.models import Event
+from jornada.events.record import EventRecord
+
+SEGMENT_ENTERED = "Segment Entered"
+SEGMENT_EXITED = "Segment Exited"
+ANY = "*"  # depends on every event
+IDENTIFY = "identify"  # depends on traits and consent: identify calls and context traits
+CACHE_SECONDS = 5.0  # how long the list of a workspace's tracked segments is reused
+_ORDER_EVENTS = frozenset({"Order Completed", "Order Cancelled", "Order Refunded"})
+_FACT_EVENTS: dict[str, frozenset[str]] = {
+    "has_open_cart": frozenset(
+        {"Product Added", "Product Removed", "Checkout Started", "Cart Viewed", *_ORDER_EVENTS}
+    ),
+    "open_boletos_count": frozenset({"Boleto Issued", "Boleto Paid", "Boleto Expired"}),
+    "first_seen_at": frozenset({ANY}),
+    "last_seen_at": frozenset({ANY}),
+    "days_since_last_seen": frozenset({ANY}),
+    "score": frozenset({ANY}),
+}
+_RECHECK_MARGIN = timedelta(seconds=1)  # past the boundary, where the answer has flipped
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A segment kept current: its resolved condition and what can change it."""
+
+    key: str
+    name: str
+    condition: Condition
+    depends: frozenset[str]
+    reads_events: bool
+
+    def touched_by(self, names: Iterable[str]) -> bool:
+        return ANY in self.depends or not self.depends.isdisjoint(names)
+
+
+def dependencies(condition: Condition) -> frozenset[str]:
+    """The event names (or ``*``, ``identify``) whose arrival can change the condition's answer."""
+    match condition:
+        case All(items) | AnyOf(items):
+            return frozenset().union(*(dependencies(c) for c in items))
+        case Not(item):
+            return dependencies(item)
+        case EventCondition(event=name):
+            return frozenset({name})
+        case Compare(subject="trait"):
+            return frozenset({IDENTIFY})
+        case Consent():
+            return frozenset({IDENTIFY})
+        case Compare(name=fact):
+            return _FACT_EVENTS.get(fact, _ORDER_EVENTS)
+        case Tag() | Stage():
+            return frozenset({ANY})  # flows and people change them: look every time
+    return frozenset({ANY})
+
+
+def record_names(record: EventRecord) -> set[str]:
+    """What an event is, for :meth:`Tracked.touched_by`."""
+    names = {record.event or record.type, record.type}
+    if record.traits or record.consent:
+        names.add(IDENTIFY)
+    return names
+
+
+def track(definition: SegmentDefinition, condition: Condition) -> Tracked:
+    """A segment to keep current; ``condition`` is its definition's, references resolved."""
+    return Tracked(
+        definition.key,
+        definition.name,
+        condition,
+        dependencies(condition),
+        uses_events(condition),
+    )
+
+
+# -- the next moment an answer can flip, pure ------------------------------------------------
+def next_change(
+    condition: Condition, contact: ContactLike, now: datetime, events: Sequence[EventLike]
+) -> datetime | None:
+    """The first moment after ``now`` at which time alone may change the answer; None: never."""
+    moments = [m for m in _boundaries(condition, contact, now, events) if m > now]
+    return min(moments) + _RECHECK_MARGIN if moments else None
+
+
+def _boundaries(
+    condition: Condition, contact: ContactLike, now: datetime, events: Sequence[EventLike]
+) -> Iterable[datetime]:
+    match condition:
+        case All(items) | AnyOf(items):
+            for item in items:
+                yield from _boundaries(item, contact, now, events)
+        case Not(item):
+            yield from _boundaries(item, contact, now, events)
+        case Compare(subject="fact", name=name) if name.startswith("days_since_"):
+            moment = fact_time(name, contact)
+            values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
+            if moment is not None and not isinstance(condition.value, bool):
+                for days in values:
+                    yield moment + timedelta(days=float(days))
+        case EventCondition():
+            yield from _event_boundaries(condition, now, events)
+
+
+def _event_boundaries(
+    leaf: EventCondition, now: datetime, events: Sequence[EventLike]
+) -> Iterable[datetime]:
+    later = [e for e in events if e.event == leaf.event and _aware(e.timestamp, now) > now]
+    for event in later:  # an event dated in the future starts counting then
+        yield _aware(event.timestamp, now)
+    if leaf.within is not None:
+        for event in matching_events(leaf, events, now):
+            yield _aware(event.timestamp, now) + leaf.within
+    if leaf.measure in ("first", "last") and isinstance(leaf.value, timedelta):
+        for event in matching_events(leaf, events, now):
+            yield _aware(event.timestamp, now) + leaf.value
+
+
+def _aware(moment: datetime, now: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=now.tzinfo)
+
+
+# -- evaluating a batch -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    """A contact entered or left a segment: becomes a ``Segment Entered``/``Exited`` event."""
+
+    contact_id: str
+    key: str
+    name: str
+    entered: bool
+    at: datetime
+
+    def record(self, user_id: str | None) -> EventRecord:
+        event = SEGMENT_ENTERED if self.entered else SEGMENT_EXITED
+        stamp = self.at.isoformat()
+        return EventRecord(
+            message_id=f"jornada-segment:{self.key}:{self.contact_id}:{event}:{stamp}"[:128],
+            type="track",
+            timestamp=self.at,
+            received_at=self.at,
+            event=event,
+            user_id=user_id,
+            properties={"segment": self.key, "segment_name": self.name},
+        )
+
+
+def evaluate(
+    session: Session,
+    workspace_id: str,
+    segments: Sequence[Tracked],
+    contacts: Mapping[str, ContactLike],
+    now: datetime,
+) -> list[Change]:
+    """Evaluate ``segments`` for ``contacts`` (id → state), store changes and next re-checks."""
+    if not segments or not contacts:
+        return []
+    ids = sorted(contacts)
+    keys = sorted({s.key for s in segments})
+    events = _events(session, workspace_id, segments, ids)
+    current = _members(session, workspace_id, keys, ids)
+    changes: list[Change] = []
+    rechecks: list[dict[str, Any]] = []
+    for segment in segments:
+        holds = to_predicate(segment.condition)
+        for contact_id in ids:
+            contact = contacts[contact_id]
+            history = events.get(contact_id, [])
+            inside = holds(contact, now, history if segment.reads_events else None)
+            if inside != ((segment.key, contact_id) in current):
+                changes.append(Change(contact_id, segment.key, segment.name, inside, now))
+            due = next_change(segment.condition, contact, now, history)
+            if due is not None:
+                rechecks.append(
+                    {
+                        "workspace_id": workspace_id,
+                        "segment_key": segment.key,
+                        "contact_id": contact_id,
+                        "due_at": due,
+                    }
+                )
+    _write(session, workspace_id, keys, ids, changes, rechecks)
+    return changes
+
+
+def _events(
+    session: Session, workspace_id: str, segments: Sequence[Tracked], ids: Sequence[str]
+) -> dict[str, list[EventLike]]:
+    """The events the segments' event conditions read, for these contacts, in one query per 500."""
+    names = sorted(
+        {n for s in segments if s.reads_events for n in s.depends if n not in (ANY, IDENTIFY)}
+    )
+    out: dict[str, list[EventLike]] = {}
+    if not names:
+        return out
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(Event.contact_id, Event.event, Event.timestamp, Event.properties).where(
+                Event.workspace_id == workspace_id,
+                Event.contact_id.in_(ids[start : start + 500]),
+                Event.event.in_(names),
+            )
+        )
+        for contact_id, name, at, properties in rows:
+            out.setdefault(contact_id, []).append(_Seen(name, at, properties))
+    return out
+
+
+@dataclass(frozen=True)
+class _Seen:
+    event: str | None
+    timestamp: datetime
+    properties: Mapping[str, Any] | None
+
+
+def _members(
+    session: Session, workspace_id: str, keys: Sequence[str], ids: Sequence[str]
+) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(SegmentMember.segment_key, SegmentMember.contact_id).where(
+                SegmentMember.workspace_id == workspace_id,
+                SegmentMember.segment_key.in_(keys),
+                SegmentMember.contact_id.in_(ids[start : start + 500]),
+            )
+        )
+        found.update((key, contact_id) for key, contact_id in rows)
+    return found
+
+
+def _write(
+    session: Session,
+    workspace_id: str,
+    keys: Sequence[str],
+    ids: Sequence[str],
+    changes: Sequence[Change],
+    rechecks: list[dict[str, Any]],
+) -> None:
+    entered = [
+        {
+            "workspace_id": workspace_id,
+            "segment_key": c.key,
+            "contact_id": c.contact_id,
+            "entered_at": c.at,
+        }
+        for c in changes
+        if c.entered
+    ]
+    left = [(c.key, c.contact_id) for c in changes if not c.entered]
+    if entered:
+        session.execute(SegmentMember.__table__.insert(), entered)  # type: ignore[attr-defined]
+    for start in range(0, len(left), 500):
+        session.execute(
+            delete(SegmentMember).where(
+                SegmentMember.workspace_id == workspace_id,
+                tuple_(SegmentMember.segment_key, SegmentMember.contact_id).in_(
+                    left[start : start + 500]
+                ),
+            )
+        )
+    for start in range(0, len(ids), 500):  # evaluated now: their old re-checks are spent
+        session.execute(
+            delete(SegmentRecheck).where(
+                SegmentRecheck.workspace_id == workspace_id,
+                SegmentRecheck.segment_key.in_(keys),
+                SegmentRecheck.contact_id.in_(ids[start : start + 500]),
+            )
+        )
+    if rechecks:
+        session.execute(SegmentRecheck.__table__.insert(), rechecks)  # type: ignore[attr-defined]
+
+
+# -- which segments, cached -------------------------------------------------------------------
+_cache: dict[tuple[str, str], tuple[float, list[Tracked]]] = {}
+
+
+def cached(
+    key: tuple[str, str], build: Callable[[], list[Tracked]], *, max_age: float = CACHE_SECONDS
+) -> list[Tracked]:
+    """The tracked segments of a workspace, rebuilt at most every ``max_age`` seconds."""
+    hit = _cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < max_age:
+        return hit[1]
+    segments: list[Tracked] = build()
+    _cache[key] = (time.monotonic(), segments)
+    return segments
+
+
+def clear_cache() -> None:
+    """Forget the tracked segments (tests, or right after saving a segment)."""
+    _cache.clear()
+
+
+def forget_rechecks(session: Session, workspace_id: str, key: str, ids: Iterable[str]) -> None:
+    """Drop the re-checks of these contacts for ``key`` (taken: evaluated now, or not at all)."""
+    chosen = sorted(ids)
+    for start in range(0, len(chosen), 500):
+        session.execute(
+            delete(SegmentRecheck).where(
+                SegmentRecheck.workspace_id == workspace_id,
+                SegmentRecheck.segment_key == key,
+                SegmentRecheck.contact_id.in_(chosen[start : start + 500]),
+            )
+        )
+
+
+def due_rechecks(
+    session: Session, now: datetime, *, limit: int = 1000
+) -> dict[str, dict[str, set[str]]]:
+    """The re-checks due, oldest first: workspace → segment key → contact ids."""
+    rows = list(
+        session.execute(
+            select(
+                SegmentRecheck.workspace_id, SegmentRecheck.segment_key, SegmentRecheck.contact_id
+            )
+            .where(SegmentRecheck.due_at <= now)
+            .order_by(SegmentRecheck.due_at)
+            .limit(limit)
+        )
+    )
+    out: dict[str, dict[str, set[str]]] = {}
+    for workspace_id, key, contact_id in rows:
+        out.setdefault(workspace_id, {}).setdefault(key, set()).add(contact_id)
+    return out

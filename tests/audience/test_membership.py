@@ -1,0 +1,224 @@
+"""Segments kept current as events arrive, and when time alone changes them.
+
+The property test streams random events through ingestion in batches, moving
+the clock and running the due re-checks between them, and checks after every
+step that the stored membership equals a full recomputation in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from jornada.audience import (
+    find_segment,
+    save_custom_segment,
+    segment_members,
+    stored_members,
+)
+from jornada.audience.definition import parse
+from jornada.audience.membership import clear_cache, dependencies
+from jornada.contacts import Contact
+from jornada.db import Database
+from jornada.events.models import Event
+from jornada.flows import install, load_flow_file
+from jornada.flows.models import FlowRun
+from jornada.ingest import accept_messages
+from jornada.ingest.service import recheck_segments_due
+from tests.conftest import NOW, Shop, make_shop
+
+SEGMENTS: list[dict[str, Any]] = [
+    {
+        "key": "browsing",
+        "name": "Viewed twice in 2 days, no order in a day",
+        "where": {
+            "all": [
+                {"event": "Product Viewed", "within": "2d", "count": {"gte": 2}},
+                {"not": {"event": "Order Completed", "within": "1d"}},
+            ]
+        },
+    },
+    {
+        "key": "lapsed",
+        "name": "Bought, nothing for 3 days",
+        "where": {
+            "all": [{"fact": "orders_count", "gte": 1}, {"fact": "days_since_last_order", "gt": 3}]
+        },
+    },
+    {
+        "key": "big-spenders",
+        "name": "Over 100 in 5 days",
+        "where": {
+            "event": "Order Completed",
+            "within": "5d",
+            "sum": {"property": "total", "gt": 100},
+        },
+    },
+]
+
+
+def _save(database: Database, shop: Shop, documents: list[dict[str, Any]]) -> None:
+    with database.write() as session:
+        for document in documents:
+            save_custom_segment(session, shop.ref.id, document, now=NOW)
+    clear_cache()
+
+
+def _event(user: str, name: str, at: datetime, n: int, total: float = 0) -> dict[str, Any]:
+    properties: dict[str, Any] = {"product_id": "p1"}
+    if name == "Order Completed":
+        properties = {"order_id": f"o-{user}-{n}", "total": f"{total:.2f}"}
+    return {
+        "type": "track",
+        "userId": user,
+        "event": name,
+        "messageId": f"m-{user}-{n}",
+        "timestamp": at.isoformat(),
+        "properties": properties,
+    }
+
+
+def _segment_events(database: Database, shop: Shop, user: str) -> list[tuple[str, str, datetime]]:
+    with database.read() as session:
+        contact = session.scalar(
+            select(Contact.id).where(Contact.workspace_id == shop.ref.id, Contact.user_id == user)
+        )
+        rows = session.execute(
+            select(Event.event, Event.properties, Event.timestamp)
+            .where(
+                Event.workspace_id == shop.ref.id,
+                Event.contact_id == contact,
+                Event.event.in_(["Segment Entered", "Segment Exited"]),
+            )
+            .order_by(Event.timestamp, Event.id)
+        )
+        return [(name or "", props["segment"], at) for name, props, at in rows]
+
+
+def test_entering_and_leaving_emit_events_and_enrol_flows(
+    database: Database, tmp_path: Any
+) -> None:
+    """Views put ana in 'browsing' (a flow listening to it enrols her); time takes her out."""
+    # given
+    shop = make_shop(database)
+    flow = tmp_path / "browsing-nudge.yaml"
+    flow.write_text(
+        "key: browsing-nudge\nname: Browsing nudge\n"
+        "trigger: {segment: browsing, when: entered}\n"
+        "steps:\n  - id: oi\n    send: {channel: email, template: welcome-brand-story}\n",
+        encoding="utf-8",
+    )
+    with database.write() as session:
+        install(session, shop.ref.id, load_flow_file(flow), now=NOW)
+    _save(database, shop, [SEGMENTS[0]])
+    # when: two views an hour apart
+    for n, hours in enumerate((2, 1)):
+        accept_messages(
+            database,
+            shop.ref,
+            [_event("ana", "Product Viewed", NOW - timedelta(hours=hours), n)],
+            received_at=NOW - timedelta(hours=hours) + timedelta(minutes=1),
+        )
+    # then: she entered on the second view, and the flow took her in
+    entered = _segment_events(database, shop, "ana")
+    assert [(e, s) for e, s, _ in entered] == [("Segment Entered", "browsing")]
+    with database.read() as session:
+        assert (
+            len(list(session.scalars(select(FlowRun).where(FlowRun.workspace_id == shop.ref.id))))
+            == 1
+        )
+        assert len(stored_members(session, shop.ref.id, "browsing")) == 1
+    # when: nothing happens for two days; the re-check is due when the first view leaves the window
+    assert recheck_segments_due(database, NOW + timedelta(hours=20)) == 0
+    assert recheck_segments_due(database, NOW + timedelta(days=2)) == 1
+    # then
+    events = _segment_events(database, shop, "ana")
+    assert [(e, s) for e, s, _ in events] == [
+        ("Segment Entered", "browsing"),
+        ("Segment Exited", "browsing"),
+    ]
+    assert events[1][2] == NOW + timedelta(days=2)
+    with database.read() as session:
+        assert stored_members(session, shop.ref.id, "browsing") == set()
+
+
+def test_a_time_condition_is_rechecked_when_it_can_flip(database: Database) -> None:
+    """'No order in 3 days' is checked again 3 days after the order, not on a schedule."""
+    # given
+    shop = make_shop(database)
+    _save(database, shop, [SEGMENTS[1]])
+    accept_messages(
+        database, shop.ref, [_event("bia", "Order Completed", NOW, 0, 50)], received_at=NOW
+    )
+    # when / then: not before the moment, exactly after it
+    assert recheck_segments_due(database, NOW + timedelta(days=3)) == 0
+    assert _segment_events(database, shop, "bia") == []
+    assert recheck_segments_due(database, NOW + timedelta(days=3, seconds=2)) == 1
+    assert _segment_events(database, shop, "bia")[0][:2] == ("Segment Entered", "lapsed")
+    # a new order takes her out at once
+    accept_messages(
+        database,
+        shop.ref,
+        [_event("bia", "Order Completed", NOW + timedelta(days=4), 1, 50)],
+        received_at=NOW + timedelta(days=4),
+    )
+    assert _segment_events(database, shop, "bia")[-1][:2] == ("Segment Exited", "lapsed")
+
+
+def test_only_the_segments_an_event_can_change_depend_on_it() -> None:
+    """What each kind of condition listens to."""
+    assert dependencies(parse(SEGMENTS[0]["where"])) == {"Product Viewed", "Order Completed"}
+    assert "Order Completed" in dependencies(parse(SEGMENTS[1]["where"]))
+    assert "Product Viewed" not in dependencies(parse(SEGMENTS[1]["where"]))
+    assert dependencies(parse({"trait": "plan", "eq": "pro"})) == {"identify"}
+    assert dependencies(parse({"consent": "email_marketing"})) == {"identify"}
+    assert dependencies(parse({"tag": "vip"})) == {"*"}
+
+
+STEP = st.fixed_dictionaries(
+    {
+        "advance_hours": st.sampled_from([0, 1, 6, 12, 24, 30, 49, 73]),
+        "events": st.lists(
+            st.tuples(
+                st.sampled_from(["ana", "bia", "caio"]),
+                st.sampled_from(["Product Viewed", "Product Viewed", "Order Completed"]),
+                st.sampled_from([0, 1, 5, 23, 25]),  # hours before the batch arrives
+                st.sampled_from([20.0, 60.0, 99.5]),
+            ),
+            max_size=4,
+        ),
+    }
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(STEP, min_size=1, max_size=6))
+def test_stored_membership_follows_a_stream_of_events(
+    database: Database, steps: list[dict[str, Any]]
+) -> None:
+    """After every batch and every due re-check, stored members = a full recomputation."""
+    shop = make_shop(database)
+    _save(database, shop, SEGMENTS)
+    now, n = NOW, 0
+    for step in steps:
+        now += timedelta(hours=step["advance_hours"])
+        recheck_segments_due(database, now, limit=10_000)
+        batch = []
+        for user, name, hours, total in step["events"]:
+            n += 1
+            batch.append(_event(user, name, now - timedelta(hours=hours), n, total))
+        if batch:
+            accept_messages(database, shop.ref, batch, received_at=now, trigger_flows=False)
+        with database.read() as session:
+            for document in SEGMENTS:
+                definition = find_segment(session, shop.ref.id, document["key"])
+                members, _ = segment_members(session, shop.ref.id, definition, now, limit=500)
+                assert stored_members(session, shop.ref.id, document["key"]) == {
+                    m.id for m in members
+                }, (document["key"], now)
