@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -P bench/ingest.py
 	$(BIN)/python -P bench/flows.py
 	$(BIN)/python -P bench/segments.py
+	$(BIN)/python -P bench/email.py
 
 migrate: $(STAMP)
 	$(BIN)/jornada db upgrade

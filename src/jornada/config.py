@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,17 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
         default="FULL",
         description="SQLite PRAGMA synchronous; FULL makes an acknowledged event survive power loss",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Encrypts provider secrets at rest and signs tracking and unsubscribe links; "
+            "unset: generated once into secret.key beside the SQLite database (var/ otherwise)"
+        ),
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where recipients reach this server: open pixel, click and unsubscribe links",
     )
 
 

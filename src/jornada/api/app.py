@@ -9,11 +9,14 @@ from fastapi.responses import HTMLResponse
 from jornada import __version__
 from jornada.api import (
     admin_routes,
+    channels_routes,
     flows_routes,
+    inbound_routes,
     ingest_routes,
     predictions_routes,
     scoring_routes,
     segments_routes,
+    tracking_routes,
 )
 from jornada.api.context import AppContext
 from jornada.api.home import home_page
@@ -72,4 +75,7 @@ def create_app(
     app.include_router(segments_routes.router)
     app.include_router(scoring_routes.router)
     app.include_router(predictions_routes.router)
+    app.include_router(channels_routes.router)
+    app.include_router(inbound_routes.router)
+    app.include_router(tracking_routes.router)
     return app

@@ -1,20 +1,46 @@
-"""Messages as sent (or, in sandbox mode, as they would have been sent)."""
+"""Messages as sent (or, in sandbox mode, as they would have been sent), providers, incidents."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jornada.db import Base, UTCDateTime, WorkspaceScoped
+from jornada.db import Base, Json, UTCDateTime, WorkspaceScoped
+
+#: A message's statuses: ``queued`` (waiting for its provider) → ``sending`` (claimed by a
+#: worker, ``next_attempt_at`` is the lease) → ``sent`` → ``delivered`` → ``opened`` →
+#: ``clicked`` → ``replied``; or ``failed`` (never went) / ``bounced`` (the address rejected it).
+MESSAGE_STATUSES = (
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "failed",
+    "bounced",
+)
 
 
 class Message(WorkspaceScoped, Base):
-    """One message to one contact on one channel, with its delivery status."""
+    """One message to one contact on one channel, with its delivery status and when each was reached.
+
+    ``status`` is the furthest status reached; each ``<status>_at`` keeps the first
+    time it was reached, so an open after a click does not move the status back.
+    ``attempts`` counts tries with the provider, ``next_attempt_at`` is when a queued
+    message may be tried (or when a worker's claim on it lapses), ``error`` the last
+    provider answer for a retry, a failure or a bounce.
+    """
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_contact", "workspace_id", "contact_id"),)
+    __table_args__ = (
+        Index("ix_messages_contact", "workspace_id", "contact_id"),
+        Index("ix_messages_due", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -29,8 +55,20 @@ class Message(WorkspaceScoped, Base):
     to_address: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # sent | delivered | opened | clicked | failed
+    status: Mapped[str] = mapped_column(String(16))  # one of MESSAGE_STATUSES
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    text_body: Mapped[str | None] = mapped_column(Text, default=None)  # e-mail text alternative
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    provider_message_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    error: Mapped[str | None] = mapped_column(String(500), default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class StoredTemplate(WorkspaceScoped, Base):
@@ -56,3 +94,43 @@ class Suppression(WorkspaceScoped, Base):
     address: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChannelProvider(WorkspaceScoped, Base):
+    """How a workspace sends on a channel: the provider, its options and its encrypted secrets.
+
+    ``options`` holds what may be shown (host, port, sender, base URL…);
+    ``secrets`` is a Fernet token of a JSON object (passwords, tokens, keys),
+    never stored or shown in clear. No row: the channel runs in the sandbox.
+    """
+
+    __tablename__ = "channel_providers"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id", "channel"),)
+
+    channel: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    options: Mapped[dict[str, Any]] = mapped_column(Json)
+    secrets: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IntegrationIncident(WorkspaceScoped, Base):
+    """A provider unreachable for a workspace: opened on the first failure, closed on recovery."""
+
+    __tablename__ = "integration_incidents"
+    __table_args__ = (
+        Index("ix_integration_incidents_open", "workspace_id", "channel", "closed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(500))

@@ -1,11 +1,14 @@
-"""The sandbox channel: what runs without provider credentials.
+"""Gate, render and store: the sandbox channel, and the first half of a real send.
 
 A message passes the policy gate, then is stored with its status and shown,
-never sent and never dropped; a suppressed or deferred one says why.
+never dropped; a suppressed or deferred one says why. Without a provider for
+its channel (the sandbox) it is stored as ``sent`` and goes nowhere; with one
+it is stored ``queued`` and ``channels.delivery`` sends it after the commit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -89,12 +92,15 @@ def send(
     out: list[dict[str, Any]],
     templates: TemplateBook | None = None,
     history: SendHistory | None = None,
+    providers: Mapping[tuple[str, str], str] | None = None,
 ) -> None:
     """Gate, render and store one message; a refusal or a broken template is recorded, never lost.
 
     ``templates``: the batch's templates, read once (else each send looks its template up).
     ``history``: what the gate knows of the batch's contacts (suppressions, messages
     already sent, WhatsApp replies, flows' quiet hours); without it the gate sees no past.
+    ``providers``: ``(workspace, channel) → provider`` configured for the batch's
+    workspaces; a message on such a channel is queued for delivery instead of kept here.
     """
     channel = item.channel or "email"
     template_id = str(item.payload.get("template"))
@@ -140,7 +146,16 @@ def send(
     except TemplateError as exc:
         item.status, item.reason, item.processed_at = "failed", exc.message[:200], now
         return
-    _record(item, contact, now, rendered.body, out, subject=rendered.subject)
+    _record(
+        item,
+        contact,
+        now,
+        rendered.body,
+        out,
+        subject=rendered.subject,
+        text=rendered.text,
+        provider=(providers or {}).get((item.workspace_id, channel)),
+    )
     if history is not None:
         history.record(item, template_id, now)
     if rendered.missing:
@@ -156,8 +171,13 @@ def _record(
     out: list[dict[str, Any]],
     *,
     subject: str | None = None,
+    text: str | None = None,
+    provider: str | None = None,
 ) -> None:
-    """Add the message row to ``out``; the caller writes them all at once."""
+    """Add the message row to ``out``; the caller writes them all at once.
+
+    With a ``provider`` the row is ``queued`` for delivery now; else the sandbox's ``sent``.
+    """
     channel = item.channel or item.kind
     out.append(
         {
@@ -171,12 +191,16 @@ def _record(
             "purpose": str(
                 item.payload.get("purpose", "marketing" if item.kind == "send" else "transactional")
             ),
-            "provider": "sandbox",
+            "provider": provider or "sandbox",
             "to_address": _address(channel, contact),
             "subject": subject,
             "body": body,
-            "status": "sent",
+            "text_body": text,
+            "status": "queued" if provider else "sent",
             "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": now if provider else None,
+            "sent_at": None if provider else now,
         }
     )
 

@@ -14,6 +14,7 @@ from jornada.channels.catalog import TemplateBook
 from jornada.channels.history import SendHistory
 from jornada.channels.models import Message
 from jornada.channels.policy import INTRUSIVE
+from jornada.channels.providers import configured
 from jornada.channels.sandbox import done, record_effect, send
 from jornada.contacts import Contact
 from jornada.crm.actions import create_task
@@ -36,13 +37,24 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
     }
     templates = TemplateBook(session, shops)
     history = SendHistory(session, items, contacts, now, _flow_quiet_hours(session, items))
+    providers = configured(session, shops)
     out: list[dict[str, Any]] = []
     with session.no_autoflush:  # one flush at the end writes every item's status in bulk
         for item in items:
             contact = contacts[item.contact_id]
             item.attempts += 1
             if item.kind == "send":
-                send(session, item, contact, shops[item.workspace_id], now, out, templates, history)
+                send(
+                    session,
+                    item,
+                    contact,
+                    shops[item.workspace_id],
+                    now,
+                    out,
+                    templates,
+                    history,
+                    providers,
+                )
             elif item.kind == "task":
                 session.flush()  # round-robin counts the tasks made earlier in this batch
                 create_task(session, item, contact, now)

@@ -1,14 +1,17 @@
-"""Claim due work and do it: run timers, then outbox items.
+"""Claim due work and do it: run timers, then outbox items, then queued messages' delivery.
 
 Claims happen inside the write transaction that does the work: on PostgreSQL
 ``FOR UPDATE SKIP LOCKED`` lets several workers share the queue without ever
 taking the same row; on SQLite the writer lock (``BEGIN IMMEDIATE``) gives the
 same guarantee. A worker killed mid-batch leaves its transaction uncommitted,
-so the rows are claimed again, and nothing it did is half-done.
+so the rows are claimed again, and nothing it did is half-done. Delivery to
+providers happens after those commits, with no transaction held across the
+network (``jornada.channels.delivery``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from datetime import datetime
@@ -16,13 +19,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 
+from jornada.channels.delivery import Courier, deliver_due
 from jornada.clock import Clock
+from jornada.config import load_settings
 from jornada.db import Database
 from jornada.flows import FlowRun, Runner
 from jornada.flows.models import RunRow, load_runs
 from jornada.outbox import OutboxItem
 from jornada.scheduler.dispatch import carry_out
 
+_log = logging.getLogger("jornada.delivery")
 BATCH = 500  # rows per transaction: long enough to amortise, short enough not to block ingestion
 
 
@@ -64,26 +70,68 @@ def dispatch_due(database: Database, now: datetime, *, limit: int = BATCH) -> in
     return len(items)
 
 
-def tick(database: Database, now: datetime, *, limit: int = BATCH) -> tuple[int, int]:
-    """One pass: due runs first (they may enqueue), then the outbox."""
-    return run_due(database, now, limit=limit), dispatch_due(database, now, limit=limit)
+def tick(
+    database: Database, now: datetime, *, limit: int = BATCH, courier: Courier | None = None
+) -> tuple[int, int]:
+    """One pass: due runs first (they may enqueue), then the outbox; with a ``courier``,
+    then the delivery of queued messages. Returns (runs, outbox items)."""
+    runs, items = run_due(database, now, limit=limit), dispatch_due(database, now, limit=limit)
+    if courier is not None:
+        deliver_due(database, now, courier, limit=limit)
+    return runs, items
 
 
 class Worker:
-    """A loop in a thread: tick until stopped, sleeping only when nothing was due."""
+    """Two loops in threads until stopped: the scheduler (due runs, then the outbox) and the
+    courier (queued messages to their providers), each sleeping only when it found nothing.
 
-    def __init__(self, database: Database, clock: Clock, *, idle_seconds: float = 1.0) -> None:
+    They run side by side so the network time of delivery never holds up the flows;
+    the scheduler wakes the courier as soon as it has queued messages.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        *,
+        idle_seconds: float = 1.0,
+        courier: Courier | None = None,
+    ) -> None:
+        """``courier``: how messages leave; by default from the ``JORNADA_*`` settings."""
         self.database = database
         self.clock = clock
         self.idle_seconds = idle_seconds
+        self.courier = courier or Courier.from_settings(load_settings(), database.url)
         self._stop = threading.Event()
+        self._queued = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_forever(self) -> None:
+        """Schedule in this thread and deliver in another, until :meth:`stop`."""
+        courier = threading.Thread(target=self._deliver, name="jornada-courier", daemon=True)
+        courier.start()
+        try:
+            while not self._stop.is_set():
+                runs, items = tick(self.database, self.clock.now())
+                if items:
+                    self._queued.set()
+                if runs < BATCH and items < BATCH:
+                    self._stop.wait(self.idle_seconds)
+        finally:
+            self._stop.set()
+            self._queued.set()
+            courier.join(timeout=60)
+
+    def _deliver(self) -> None:
         while not self._stop.is_set():
-            runs, items = tick(self.database, self.clock.now())
-            if runs < BATCH and items < BATCH:
-                self._stop.wait(self.idle_seconds)
+            try:
+                sent = deliver_due(self.database, self.clock.now(), self.courier)
+            except Exception:  # a database hiccup must not stop delivery for good
+                _log.exception("delivery pass failed; trying again")
+                sent = 0
+            if sent < BATCH:
+                self._queued.wait(self.idle_seconds)
+                self._queued.clear()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="jornada-worker", daemon=True)
@@ -91,5 +139,6 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+        self._queued.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=60)

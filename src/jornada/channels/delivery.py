@@ -1,0 +1,341 @@
+"""Deliver queued messages through the workspace's provider, outside any write transaction.
+
+Dispatch (gate + render) leaves a message ``queued`` in the transaction that
+took its outbox item. :func:`deliver_due` then works in three steps:
+
+1. **claim** (a short write transaction): due ``queued`` messages become
+   ``sending`` with a lease (``next_attempt_at`` = now + :data:`LEASE`), so no
+   other worker takes them; ``SKIP LOCKED`` on PostgreSQL, the writer lock on SQLite;
+2. **send**, with no transaction open: each (workspace, channel) group over up
+   to ``Courier.connections`` connections in parallel;
+3. **record** (a short write transaction): ``sent`` with the time and the
+   provider's message id; a transient error goes back to ``queued`` with an
+   exponential backoff and jitter (``failed`` after :data:`MAX_ATTEMPTS`); a
+   permanent one is ``failed`` with the reason and, for a rejected address, a
+   ``hard_bounce`` suppression; an unreachable provider leaves its messages
+   ``queued`` (no attempt counted) and opens or extends an integration incident,
+   which the next successful send closes.
+
+A worker killed between send and record leaves messages ``sending``; when the
+lease ends, a transactional message is sent again (at least once) and a
+marketing one is failed (at most once), as the architecture's outbox rule says.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy.orm import Session
+
+from jornada.channels.email.compose import Outbound
+from jornada.channels.email.smtp import SmtpTransport
+from jornada.channels.errors import (
+    PermanentDeliveryError,
+    ProviderUnavailable,
+    TransientDeliveryError,
+)
+from jornada.channels.health import record_outage, record_recovery
+from jornada.channels.history import suppress
+from jornada.channels.models import Message
+from jornada.channels.providers.secrets import Keyring, keyring_for
+from jornada.channels.providers.settings import ProviderConfig, get_provider
+from jornada.config import Settings
+from jornada.contacts import Contact
+from jornada.db import Database
+from jornada.errors import JornadaError
+
+BATCH = 500  # messages claimed per pass
+LEASE = timedelta(minutes=5)  # a claimed message is another worker's to take after this
+MAX_ATTEMPTS = 8  # tries the provider answered "later" to before the message fails
+RETRY_BASE, RETRY_CAP = timedelta(minutes=1), timedelta(hours=6)  # 1, 2, 4 … minutes, at most 6 h
+OUTAGE_BASE, OUTAGE_CAP = timedelta(seconds=30), timedelta(minutes=15)  # while a provider is down
+
+
+class Transport(Protocol):
+    """One connection to a provider; ``send`` returns the provider's id for the message."""
+
+    def send(self, message: Outbound, now: datetime) -> str: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Courier:
+    """What delivery needs besides the database: the keys, the public URL, parallelism."""
+
+    keys: Keyring
+    public_url: str = "http://127.0.0.1:8000"
+    connections: int = 4  # parallel connections per provider and pass
+    timeout: float = 30.0  # seconds a provider may take to answer
+
+    @classmethod
+    def from_settings(cls, settings: Settings, database_url: str | None = None) -> Courier:
+        return cls(
+            keys=keyring_for(settings, database_url),
+            public_url=settings.public_url.rstrip("/"),
+        )
+
+
+TransportFactory = Callable[[ProviderConfig, Courier], Transport]
+
+
+def _smtp(config: ProviderConfig, courier: Courier) -> Transport:
+    return SmtpTransport(
+        dict(config.options),
+        dict(config.secrets),
+        keys=courier.keys,
+        public_url=courier.public_url,
+        timeout=courier.timeout,
+    )
+
+
+#: How each provider kind sends; a kind missing here keeps its messages queued.
+TRANSPORTS: dict[str, TransportFactory] = {"smtp": _smtp}
+
+
+# -- outcomes ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sent:
+    provider_id: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    error: str
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    error: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str
+    bounce: bool = False
+
+
+Outcome = Sent | Retry | Unavailable | Failed
+
+
+def backoff(attempt: int, base: timedelta, cap: timedelta) -> timedelta:
+    """Exponential backoff with "equal jitter": between half and all of ``base · 2^(attempt-1)``."""
+    delay = min(cap, base * 2 ** max(attempt - 1, 0))
+    return timedelta(seconds=delay.total_seconds() * random.uniform(0.5, 1.0))
+
+
+# -- the three steps -----------------------------------------------------------------------
+@dataclass
+class _Group:
+    config: ProviderConfig | None
+    messages: list[Outbound]
+    problem: str = "no provider is configured for this channel any more"
+
+
+def deliver_due(database: Database, now: datetime, courier: Courier, *, limit: int = BATCH) -> int:
+    """Send the messages due at ``now``; returns how many were claimed."""
+    with database.write() as session:
+        groups, attempts = _claim(session, database, now, courier, limit)
+    if not groups:
+        return 0
+    outcomes: dict[int, Outcome] = {}
+    failures: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for key, group in groups.items():
+        if group.config is None or group.config.provider not in TRANSPORTS:
+            problem = group.problem if group.config is None else "no transport for the provider"
+            for message in group.messages:
+                outcomes[message.id] = Unavailable(problem)
+            failures[key].append(problem)
+            continue
+        config, factory = group.config, TRANSPORTS[group.config.provider]
+        chunks = [group.messages[i :: courier.connections] for i in range(courier.connections)]
+        with ThreadPoolExecutor(
+            max_workers=courier.connections, thread_name_prefix="jornada-send"
+        ) as pool:
+            jobs = [
+                pool.submit(_send_chunk, factory, config, courier, chunk, now)
+                for chunk in chunks
+                if chunk
+            ]
+            for job in jobs:
+                result, connection_errors = job.result()
+                outcomes.update(result)
+                failures[key] += connection_errors
+    with database.write() as session:
+        _record(session, groups, outcomes, attempts, failures, now)
+    return sum(len(g.messages) for g in groups.values())
+
+
+def _claim(
+    session: Session, database: Database, now: datetime, courier: Courier, limit: int
+) -> tuple[dict[tuple[str, str], _Group], dict[int, int]]:
+    """Lease due messages; a marketing message whose earlier lease lapsed fails instead."""
+    query = (
+        select(Message)
+        .where(
+            or_(Message.status == "queued", Message.status == "sending"),
+            Message.next_attempt_at <= now,
+        )
+        .order_by(Message.next_attempt_at, Message.id)
+        .limit(limit)
+    )
+    if not database.is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    locales = dict(
+        session.execute(
+            select(Contact.id, Contact.locale).where(
+                Contact.id.in_(sorted({r.contact_id for r in rows}))
+            )
+        ).all()
+    )
+    groups: dict[tuple[str, str], _Group] = {}
+    attempts: dict[int, int] = {}
+    for row in rows:
+        if row.status == "sending" and row.purpose == "marketing":
+            # the worker that held it died after (maybe) sending: at most once for marketing
+            row.status, row.failed_at = "failed", now
+            row.error = "interrupted while sending; marketing is not sent twice"
+            continue
+        row.status, row.next_attempt_at = "sending", now + LEASE
+        row.attempts += 1
+        attempts[row.id] = row.attempts
+        key = (row.workspace_id, row.channel)
+        if key not in groups:
+            try:
+                groups[key] = _Group(
+                    get_provider(session, row.workspace_id, row.channel, keys=courier.keys), []
+                )
+            except JornadaError as exc:  # e.g. secrets saved under another JORNADA_SECRET_KEY
+                groups[key] = _Group(None, [], exc.message)
+        groups[key].messages.append(
+            Outbound(
+                id=row.id,
+                workspace_id=row.workspace_id,
+                contact_id=row.contact_id,
+                channel=row.channel,
+                purpose=row.purpose,
+                template=row.template,
+                to=row.to_address or "",
+                subject=row.subject,
+                body=row.body,
+                text=row.text_body,
+                locale=locales.get(row.contact_id),
+            )
+        )
+    return groups, attempts
+
+
+def _send_chunk(
+    factory: TransportFactory,
+    config: ProviderConfig,
+    courier: Courier,
+    chunk: Sequence[Outbound],
+    now: datetime,
+) -> tuple[dict[int, Outcome], list[str]]:
+    """One connection's share: outcomes by message id, and the provider errors met."""
+    outcomes: dict[int, Outcome] = {}
+    transport = factory(config, courier)
+    try:
+        for index, message in enumerate(chunk):
+            try:
+                outcomes[message.id] = Sent(transport.send(message, now))
+            except ProviderUnavailable as exc:
+                for rest in chunk[index:]:
+                    outcomes[rest.id] = Unavailable(exc.message)
+                return outcomes, [exc.message]
+            except PermanentDeliveryError as exc:
+                outcomes[message.id] = Failed(exc.message, exc.bounce)
+            except TransientDeliveryError as exc:
+                outcomes[message.id] = Retry(exc.message)
+            except Exception as exc:  # a bug must not stop the worker: retried, then failed
+                outcomes[message.id] = Retry(f"unexpected error: {exc!r}")
+    finally:
+        transport.close()
+    return outcomes, []
+
+
+def _record(
+    session: Session,
+    groups: Mapping[tuple[str, str], _Group],
+    outcomes: Mapping[int, Outcome],
+    attempts: Mapping[int, int],
+    failures: Mapping[tuple[str, str], list[str]],
+    now: datetime,
+) -> None:
+    """Write each message's outcome, the bounces' suppressions and the incidents."""
+    for key, group in groups.items():
+        errors = failures.get(key, [])
+        provider = group.config.provider if group.config is not None else "none"
+        if errors:
+            incident = record_outage(session, *key, provider, errors[-1], now, failures=len(errors))
+            outage_delay = backoff(incident.failures, OUTAGE_BASE, OUTAGE_CAP)
+        else:
+            record_recovery(session, *key, now)
+            outage_delay = timedelta(0)
+        changes: list[dict[str, Any]] = []
+        for message in group.messages:
+            outcome = outcomes[message.id]
+            tries = attempts[message.id]
+            change: dict[str, Any] = {"id": message.id}
+            if isinstance(outcome, Sent):
+                change.update(
+                    status="sent",
+                    sent_at=now,
+                    provider_message_id=outcome.provider_id[:255],
+                    next_attempt_at=None,
+                    error=None,
+                )
+            elif isinstance(outcome, Unavailable):
+                change.update(
+                    status="queued",
+                    attempts=tries - 1,  # the provider never saw it: not an attempt
+                    next_attempt_at=now + outage_delay,
+                    error=outcome.error[:500],
+                )
+            elif isinstance(outcome, Retry) and tries < MAX_ATTEMPTS:
+                change.update(
+                    status="queued",
+                    next_attempt_at=now + backoff(tries, RETRY_BASE, RETRY_CAP),
+                    error=outcome.error[:500],
+                )
+            else:
+                error = outcome.error
+                if isinstance(outcome, Retry):
+                    error = f"gave up after {tries} attempts: {error}"
+                change.update(
+                    status="failed", failed_at=now, next_attempt_at=None, error=error[:500]
+                )
+                if isinstance(outcome, Failed) and outcome.bounce and message.to:
+                    suppress(
+                        session,
+                        message.workspace_id,
+                        message.channel,
+                        message.to,
+                        "hard_bounce",
+                        now,
+                    )
+            changes.append(change)
+        _apply(session, changes)
+
+
+def _apply(session: Session, changes: list[dict[str, Any]]) -> None:
+    """One executemany per set of changed columns."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for change in changes:
+        by_shape[tuple(sorted(change))].append(change)
+    table = cast(Table, Message.__table__)
+    for rows in by_shape.values():
+        session.execute(
+            table.update()
+            .where(table.c.id == bindparam("_id"))
+            .values({k: bindparam(k) for k in rows[0] if k != "id"}),
+            [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in rows],
+        )

@@ -1,0 +1,49 @@
+"""Delivery errors: every provider failure, mapped where it happens, is one of these.
+
+Adapters translate foreign exceptions (``smtplib``, ``OSError``, ``httpx``) at
+the boundary with ``raise … from exc``; nothing above them sees a foreign one::
+
+    JornadaError
+    └── DeliveryError                 502  a provider did not take a message
+        ├── TransientDeliveryError         try again later (4xx SMTP, 5xx HTTP)
+        │   └── ProviderUnavailable        the provider itself is unreachable or refuses us
+        │                                  (connection refused, timeout, auth): the messages
+        │                                  stay queued and an integration incident opens
+        └── PermanentDeliveryError         this message will never go (5xx SMTP, 4xx HTTP);
+                                           ``bounce`` when the recipient does not exist
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jornada.errors import JornadaError
+
+
+class DeliveryError(JornadaError):
+    """A provider did not take a message; ``message`` says what it answered."""
+
+    code = "delivery_failed"
+    http_status = 502
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth trying again later: the message stays queued with a backoff."""
+
+    code = "delivery_transient"
+
+
+class ProviderUnavailable(TransientDeliveryError):
+    """The provider is down or refuses the workspace's credentials; no message is at fault."""
+
+    code = "provider_unavailable"
+
+
+class PermanentDeliveryError(DeliveryError):
+    """This message will never be accepted; ``bounce``: the address itself is rejected."""
+
+    code = "delivery_permanent"
+
+    def __init__(self, message: str, *, bounce: bool = False, **data: Any) -> None:
+        super().__init__(message, **data)
+        self.bounce = bounce

@@ -1,0 +1,37 @@
+"""The providers Jornada can send through, and the channels each serves.
+
+A kind validates its options and secrets (``validate``) and describes them in
+one line with the secrets masked (``describe``). Adding a provider is one entry
+here plus a transport in ``channels.delivery.TRANSPORTS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jornada.channels.email.config import describe_smtp, validate_smtp
+
+Validate = Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+Describe = Callable[[dict[str, Any], dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class ProviderKind:
+    """A provider: the channels it serves, how its settings are checked and shown."""
+
+    name: str
+    channels: tuple[str, ...]
+    validate: Validate
+    describe: Describe
+    http: bool = (
+        False  # speaks HTTP: a base URL may point it elsewhere (a regional API, a test server)
+    )
+
+
+KINDS: Mapping[str, ProviderKind] = {
+    "smtp": ProviderKind("smtp", ("email",), validate_smtp, describe_smtp),
+}
+#: The provider a channel uses when none is named.
+DEFAULT_KIND: Mapping[str, str] = {"email": "smtp"}

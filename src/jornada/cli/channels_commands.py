@@ -1,0 +1,126 @@
+"""``jornada channels``: which provider sends each channel of a workspace (secrets never printed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from jornada.channels.providers import (
+    Keyring,
+    keyring_for,
+    list_providers,
+    set_provider,
+    unset_provider,
+)
+from jornada.channels.templates import CHANNELS
+from jornada.cli.commands import Context, console, main, pass_context
+from jornada.clock import SystemClock
+from jornada.errors import NotFound
+
+
+def _keys(ctx: Context) -> Keyring:
+    return keyring_for(ctx.settings, ctx.database.url)
+
+
+@main.group()
+def channels() -> None:
+    """Providers per channel; a channel without one runs in the sandbox (stored, not sent)."""
+
+
+@channels.group("set")
+def channels_set() -> None:
+    """Set a channel's provider (the secrets are stored encrypted)."""
+
+
+@channels_set.command("email")
+@click.option("--workspace", "workspace_name", required=True)
+@click.option(
+    "--smtp-url", required=True, help="smtp://user:pass@host:port (smtps:// for implicit TLS)"
+)
+@click.option("--from", "sender", required=True, help="sender: address or 'Name <address>'")
+@click.option("--reply-to", default=None, help="Reply-To address")
+@click.option(
+    "--starttls/--no-starttls", default=True, show_default=True, help="STARTTLS on smtp://"
+)
+@click.option(
+    "--dkim-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key that signs outgoing mail (DKIM)",
+)
+@click.option("--dkim-selector", default=None, help="DKIM selector (the s= tag)")
+@click.option("--dkim-domain", default=None, help="DKIM signing domain (the d= tag)")
+@pass_context
+def channels_set_email(
+    ctx: Context,
+    workspace_name: str,
+    smtp_url: str,
+    sender: str,
+    reply_to: str | None,
+    starttls: bool,
+    dkim_key: Path | None,
+    dkim_selector: str | None,
+    dkim_domain: str | None,
+) -> None:
+    """Send the workspace's e-mail over SMTP."""
+    target = ctx.workspace(workspace_name)
+    options = {
+        "url": smtp_url,
+        "security": "starttls" if starttls else "none",
+        "from": sender,
+        "reply_to": reply_to,
+        "dkim_selector": dkim_selector,
+        "dkim_domain": dkim_domain,
+    }
+    secrets = {"dkim_private_key": dkim_key.read_text("utf-8")} if dkim_key else {}
+    with ctx.database.write() as session:
+        config = set_provider(
+            session,
+            target.id,
+            "email",
+            options={k: v for k, v in options.items() if v is not None},
+            secrets=secrets,
+            now=SystemClock().now(),
+            keys=_keys(ctx),
+        )
+        console.print(f"email: {config.view()['summary']}")
+
+
+@channels.command("list")
+@click.option("--workspace", "workspace_name", required=True)
+@click.option("--json", "as_json", is_flag=True, help="print the settings as JSON")
+@pass_context
+def channels_list(ctx: Context, workspace_name: str, as_json: bool) -> None:
+    """Each channel's provider, secrets masked; the others run in the sandbox."""
+    target = ctx.workspace(workspace_name)
+    with ctx.database.read() as session:
+        views = [c.view() for c in list_providers(session, target.id, keys=_keys(ctx))]
+    if as_json:
+        click.echo(json.dumps(views, default=str, indent=2))
+        return
+    by_channel = {v["channel"]: v for v in views}
+    table = Table("channel", "provider", "settings")
+    for channel in CHANNELS:
+        view = by_channel.get(channel)
+        if view is None:
+            table.add_row(channel, "sandbox", "not configured: messages are stored, not sent")
+        else:
+            summary = view["summary"] or ", ".join(f"{k}={v}" for k, v in view["options"].items())
+            table.add_row(channel, view["provider"], summary)
+    console.print(table)
+
+
+@channels.command("unset")
+@click.argument("channel", type=click.Choice(CHANNELS))
+@click.option("--workspace", "workspace_name", required=True)
+@pass_context
+def channels_unset(ctx: Context, channel: str, workspace_name: str) -> None:
+    """Remove CHANNEL's provider: its messages go back to the sandbox."""
+    target = ctx.workspace(workspace_name)
+    with ctx.database.write() as session:
+        if not unset_provider(session, target.id, channel):
+            raise NotFound(f"no provider is set for {channel}", field="channel")
+    console.print(f"{channel}: back to the sandbox")
