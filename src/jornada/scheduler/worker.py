@@ -19,12 +19,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 
+from jornada.audience import recheck_scores
 from jornada.channels.delivery import Courier, deliver_due
 from jornada.clock import Clock
 from jornada.config import load_settings
 from jornada.db import Database
 from jornada.flows import FlowRun, Runner
 from jornada.flows.models import RunRow, load_runs
+from jornada.ingest.service import recheck_segments_due
 from jornada.outbox import OutboxItem
 from jornada.scheduler.dispatch import carry_out
 
@@ -73,12 +75,24 @@ def dispatch_due(database: Database, now: datetime, *, limit: int = BATCH) -> in
 def tick(
     database: Database, now: datetime, *, limit: int = BATCH, courier: Courier | None = None
 ) -> tuple[int, int]:
-    """One pass: due runs first (they may enqueue), then the outbox; with a ``courier``,
-    then the delivery of queued messages. Returns (runs, outbox items)."""
+    """One pass: due runs first (they may enqueue), then the outbox, then what time changed
+    (segment re-checks, score decay); with a ``courier``, then the delivery of queued
+    messages. Returns (runs, outbox items)."""
     runs, items = run_due(database, now, limit=limit), dispatch_due(database, now, limit=limit)
+    recheck_due(database, now, limit=limit)
     if courier is not None:
         deliver_due(database, now, courier, limit=limit)
     return runs, items
+
+
+def recheck_due(database: Database, now: datetime, *, limit: int = BATCH) -> int:
+    """What time alone changes: segment memberships at their re-check moment (their
+    ``Segment Entered``/``Exited`` events reach the flows), then lead scores' decay and
+    thresholds. Returns how many memberships changed."""
+    changed = recheck_segments_due(database, now, limit=limit)
+    with database.write() as session:
+        recheck_scores(session, now, limit=limit)
+    return changed
 
 
 class Worker:

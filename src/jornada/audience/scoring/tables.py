@@ -37,6 +37,7 @@ class LeadScore(WorkspaceScoped, Base):
     __table_args__ = (
         PrimaryKeyConstraint("workspace_id", "contact_id"),
         Index("ix_lead_scores_check", "workspace_id", "check_at"),
+        Index("ix_lead_scores_due", "check_at"),  # the scheduler asks across workspaces
     )
 
     contact_id: Mapped[str] = mapped_column(String(26))
