@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from jornada.audience.compile import (
     ContactLike,
     EventLike,
+    Predicate,
     fact_time,
     matching_events,
     to_predicate,
@@ -44,8 +45,8 @@ from jornada.audience.definition import (
     Tag,
     uses_events,
 )
-from jornada.audience.models import SegmentMember, SegmentRecheck
-from jornada.events.models import Event
+from jornada.audience.models import SegmentRecheck
+from jornada.db.bulk import Bulk
 from jornada.events.record import EventRecord
 
 SEGMENT_ENTERED = "Segment Entered"
@@ -76,6 +77,7 @@ class Tracked:
     condition: Condition
     depends: frozenset[str]
     reads_events: bool
+    predicate: Predicate
 
     def touched_by(self, names: Iterable[str]) -> bool:
         return ANY in self.depends or not self.depends.isdisjoint(names)
@@ -117,6 +119,7 @@ def track(definition: SegmentDefinition, condition: Condition) -> Tracked:
         condition,
         dependencies(condition),
         uses_events(condition),
+        to_predicate(condition),
     )
 
 
@@ -124,8 +127,10 @@ def track(definition: SegmentDefinition, condition: Condition) -> Tracked:
 def next_change(
     condition: Condition, contact: ContactLike, now: datetime, events: Sequence[EventLike]
 ) -> datetime | None:
-    """The first moment after ``now`` at which time alone may change the answer; None: never."""
-    moments = [m for m in _boundaries(condition, contact, now, events) if m > now]
+    """The first moment from ``now`` on at which time alone may change the answer (plus a
+    margin, so that the re-check sees it changed); None: never."""
+    # a boundary at now itself still flips just after it (windows include their edge)
+    moments = [m for m in _boundaries(condition, contact, now, events) if m >= now]
     return min(moments) + _RECHECK_MARGIN if moments else None
 
 
@@ -198,17 +203,23 @@ def evaluate(
     contacts: Mapping[str, ContactLike],
     now: datetime,
 ) -> list[Change]:
-    """Evaluate ``segments`` for ``contacts`` (id → state), store changes and next re-checks."""
+    """Evaluate ``segments`` for ``contacts`` (id → state), store changes and next re-checks.
+
+    A handful of statements whatever the number of segments: the contacts' events
+    and memberships read once, changes and re-checks written in bulk.
+    """
     if not segments or not contacts:
         return []
+    conn = session.connection()
+    bulk = Bulk(conn.dialect.name)
     ids = sorted(contacts)
-    keys = sorted({s.key for s in segments})
-    events = _events(session, workspace_id, segments, ids)
-    current = _members(session, workspace_id, keys, ids)
+    keys = {s.key for s in segments}
+    events = _events(conn, bulk, workspace_id, segments, ids)
+    current = _members(conn, bulk, workspace_id, keys, ids)
     changes: list[Change] = []
-    rechecks: list[dict[str, Any]] = []
+    rechecks: list[tuple[Any, ...]] = []
     for segment in segments:
-        holds = to_predicate(segment.condition)
+        holds = segment.predicate
         for contact_id in ids:
             contact = contacts[contact_id]
             history = events.get(contact_id, [])
@@ -217,20 +228,13 @@ def evaluate(
                 changes.append(Change(contact_id, segment.key, segment.name, inside, now))
             due = next_change(segment.condition, contact, now, history)
             if due is not None:
-                rechecks.append(
-                    {
-                        "workspace_id": workspace_id,
-                        "segment_key": segment.key,
-                        "contact_id": contact_id,
-                        "due_at": due,
-                    }
-                )
-    _write(session, workspace_id, keys, ids, changes, rechecks)
+                rechecks.append((workspace_id, segment.key, contact_id, bulk.time(due)))
+    _write(conn, bulk, workspace_id, keys, ids, changes, rechecks)
     return changes
 
 
 def _events(
-    session: Session, workspace_id: str, segments: Sequence[Tracked], ids: Sequence[str]
+    conn: Any, bulk: Bulk, workspace_id: str, segments: Sequence[Tracked], ids: Sequence[str]
 ) -> dict[str, list[EventLike]]:
     """The events the segments' event conditions read, for these contacts, in one query per 500."""
     names = sorted(
@@ -240,15 +244,19 @@ def _events(
     if not names:
         return out
     for start in range(0, len(ids), 500):
-        rows = session.execute(
-            select(Event.contact_id, Event.event, Event.timestamp, Event.properties).where(
-                Event.workspace_id == workspace_id,
-                Event.contact_id.in_(ids[start : start + 500]),
-                Event.event.in_(names),
-            )
+        rows = bulk.select_in(
+            conn,
+            "events",
+            ("contact_id", "event", "timestamp", "properties"),
+            workspace_id,
+            "contact_id",
+            ids[start : start + 500],
+            also=("event", names),
         )
         for contact_id, name, at, properties in rows:
-            out.setdefault(contact_id, []).append(_Seen(name, at, properties))
+            moment = bulk.read_time(at)
+            assert moment is not None
+            out.setdefault(contact_id, []).append(_Seen(name, moment, bulk.read_json(properties)))
     return out
 
 
@@ -260,61 +268,56 @@ class _Seen:
 
 
 def _members(
-    session: Session, workspace_id: str, keys: Sequence[str], ids: Sequence[str]
+    conn: Any, bulk: Bulk, workspace_id: str, keys: set[str], ids: Sequence[str]
 ) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for start in range(0, len(ids), 500):
-        rows = session.execute(
-            select(SegmentMember.segment_key, SegmentMember.contact_id).where(
-                SegmentMember.workspace_id == workspace_id,
-                SegmentMember.segment_key.in_(keys),
-                SegmentMember.contact_id.in_(ids[start : start + 500]),
-            )
+        rows = bulk.select_in(
+            conn,
+            "segment_members",
+            ("segment_key", "contact_id"),
+            workspace_id,
+            "contact_id",
+            ids[start : start + 500],
         )
-        found.update((key, contact_id) for key, contact_id in rows)
+        found.update((key, contact_id) for key, contact_id in rows if key in keys)
     return found
 
 
 def _write(
-    session: Session,
+    conn: Any,
+    bulk: Bulk,
     workspace_id: str,
-    keys: Sequence[str],
+    keys: set[str],
     ids: Sequence[str],
     changes: Sequence[Change],
-    rechecks: list[dict[str, Any]],
+    rechecks: list[tuple[Any, ...]],
 ) -> None:
-    entered = [
-        {
-            "workspace_id": workspace_id,
-            "segment_key": c.key,
-            "contact_id": c.contact_id,
-            "entered_at": c.at,
-        }
-        for c in changes
-        if c.entered
-    ]
-    left = [(c.key, c.contact_id) for c in changes if not c.entered]
-    if entered:
-        session.execute(SegmentMember.__table__.insert(), entered)  # type: ignore[attr-defined]
-    for start in range(0, len(left), 500):
-        session.execute(
-            delete(SegmentMember).where(
-                SegmentMember.workspace_id == workspace_id,
-                tuple_(SegmentMember.segment_key, SegmentMember.contact_id).in_(
-                    left[start : start + 500]
-                ),
-            )
-        )
-    for start in range(0, len(ids), 500):  # evaluated now: their old re-checks are spent
-        session.execute(
-            delete(SegmentRecheck).where(
-                SegmentRecheck.workspace_id == workspace_id,
-                SegmentRecheck.segment_key.in_(keys),
-                SegmentRecheck.contact_id.in_(ids[start : start + 500]),
-            )
-        )
-    if rechecks:
-        session.execute(SegmentRecheck.__table__.insert(), rechecks)  # type: ignore[attr-defined]
+    bulk.insert(
+        conn,
+        "segment_members",
+        ("workspace_id", "segment_key", "contact_id", "entered_at"),
+        [(workspace_id, c.key, c.contact_id, bulk.time(c.at)) for c in changes if c.entered],
+    )
+    bulk.delete(
+        conn,
+        "segment_members",
+        ("workspace_id", "segment_key", "contact_id"),
+        [(workspace_id, c.key, c.contact_id) for c in changes if not c.entered],
+    )
+    # evaluated now: their old re-checks are spent
+    bulk.delete(
+        conn,
+        "segment_rechecks",
+        ("workspace_id", "segment_key", "contact_id"),
+        [(workspace_id, key, contact_id) for key in sorted(keys) for contact_id in ids],
+    )
+    bulk.insert(
+        conn,
+        "segment_rechecks",
+        ("workspace_id", "segment_key", "contact_id", "due_at"),
+        rechecks,
+    )
 
 
 # -- which segments, cached -------------------------------------------------------------------

@@ -212,16 +212,19 @@ def keep_segments_current(
     touched: dict[str, set[str]] = {}
     for record, contact_id in zip(records, contact_ids, strict=True):
         touched.setdefault(contact_id, set()).update(record_names(record))
+    # contacts that need the same segments are evaluated together: a few queries per group
+    groups: dict[tuple[int, ...], dict[str, ContactLike]] = {}
+    for contact_id, names in touched.items():
+        state = states.get(contact_id)
+        if state is None or getattr(state, "merged_into_id", None) is not None:
+            continue
+        wanted = tuple(i for i, s in enumerate(segments) if s.touched_by(names))
+        if wanted:
+            groups.setdefault(wanted, {})[contact_id] = state
     changes: list[Change] = []
-    for segment in segments:
-        contacts = {
-            cid: states[cid]
-            for cid, names in touched.items()
-            if cid in states
-            and getattr(states[cid], "merged_into_id", None) is None
-            and segment.touched_by(names)
-        }
-        changes += membership.evaluate(session, workspace_id, [segment], contacts, now)
+    for wanted, contacts in groups.items():
+        chosen = [segments[i] for i in wanted]
+        changes += membership.evaluate(session, workspace_id, chosen, contacts, now)
     return changes
 
 

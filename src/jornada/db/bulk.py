@@ -102,18 +102,33 @@ class Bulk:
         workspace_id: str,
         key: str,
         values: Sequence[Any],
+        *,
+        also: tuple[str, Sequence[Any]] | None = None,
     ) -> list[tuple[Any, ...]]:
-        """``SELECT columns FROM table WHERE workspace_id = ? AND key IN (values)``."""
-        if not values:
+        """``SELECT columns FROM table WHERE workspace_id = ? AND key IN (values)``
+        [``AND also[0] IN (also[1])``]."""
+        if not values or (also is not None and not also[1]):
             return []
         marks = ", ".join([self.mark] * len(values))
         sql = (
             f"SELECT {', '.join(columns)} FROM {table} "
             f"WHERE workspace_id = {self.mark} AND {key} IN ({marks})"
         )
+        params: list[Any] = [workspace_id, *values]
+        if also is not None:
+            sql += f" AND {also[0]} IN ({', '.join([self.mark] * len(also[1]))})"
+            params += list(also[1])
         cursor = self._cursor(conn)
         try:
-            cursor.execute(sql, (workspace_id, *values))
+            cursor.execute(sql, params)
             return [tuple(row) for row in cursor.fetchall()]
         finally:
             cursor.close()
+
+    def delete(
+        self, conn: Connection, table: str, key: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """``DELETE FROM table WHERE k1 = ? AND …`` once per row of key values."""
+        if rows:
+            where = " AND ".join(f"{k} = {self.mark}" for k in key)
+            self._executemany(conn, f"DELETE FROM {table} WHERE {where}", rows)
