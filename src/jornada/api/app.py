@@ -17,6 +17,7 @@ from jornada.api import (
     scoring_routes,
     segments_routes,
     tracking_routes,
+    whatsapp_routes,
 )
 from jornada.api.context import AppContext
 from jornada.api.home import home_page
@@ -78,4 +79,5 @@ def create_app(
     app.include_router(channels_routes.router)
     app.include_router(inbound_routes.router)
     app.include_router(tracking_routes.router)
+    app.include_router(whatsapp_routes.router)
     return app

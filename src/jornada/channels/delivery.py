@@ -46,6 +46,7 @@ from jornada.channels.history import suppress
 from jornada.channels.models import Message
 from jornada.channels.providers.secrets import Keyring, keyring_for
 from jornada.channels.providers.settings import ProviderConfig, get_provider
+from jornada.channels.whatsapp.send import WhatsAppCloudTransport
 from jornada.config import Settings
 from jornada.contacts import Contact
 from jornada.db import Database
@@ -96,8 +97,17 @@ def _smtp(config: ProviderConfig, courier: Courier) -> Transport:
     )
 
 
+def _whatsapp_cloud(config: ProviderConfig, courier: Courier) -> Transport:
+    return WhatsAppCloudTransport(
+        dict(config.options),
+        dict(config.secrets),
+        base_url=config.base_url,
+        timeout=courier.timeout,
+    )
+
+
 #: How each provider kind sends; a kind missing here keeps its messages queued.
-TRANSPORTS: dict[str, TransportFactory] = {"smtp": _smtp}
+TRANSPORTS: dict[str, TransportFactory] = {"smtp": _smtp, "whatsapp_cloud": _whatsapp_cloud}
 
 
 # -- outcomes ------------------------------------------------------------------------------

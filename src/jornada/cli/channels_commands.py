@@ -89,6 +89,59 @@ def channels_set_email(
         console.print(f"email: {config.view()['summary']}")
 
 
+@channels_set.command("whatsapp")
+@click.option("--workspace", "workspace_name", required=True)
+@click.option("--phone-number-id", required=True, help="the sending number's id in Meta's API")
+@click.option("--business-account-id", default=None, help="WhatsApp Business Account id")
+@click.option("--api-version", default=None, help="Graph API version  [default: v21.0]")
+@click.option("--language", default=None, help="language of the approved templates [pt_BR]")
+@click.option("--access-token", default=None, help="token that sends (kept if omitted)")
+@click.option("--app-secret", default=None, help="signs the webhook's POSTs (kept if omitted)")
+@click.option("--verify-token", default=None, help="webhook handshake token (kept if omitted)")
+@click.option("--base-url", default=None, help="API base URL  [default: graph.facebook.com]")
+@pass_context
+def channels_set_whatsapp(
+    ctx: Context,
+    workspace_name: str,
+    phone_number_id: str,
+    business_account_id: str | None,
+    api_version: str | None,
+    language: str | None,
+    access_token: str | None,
+    app_secret: str | None,
+    verify_token: str | None,
+    base_url: str | None,
+) -> None:
+    """Send the workspace's WhatsApp through the WhatsApp Business Cloud API."""
+    target = ctx.workspace(workspace_name)
+    options = {
+        "phone_number_id": phone_number_id,
+        "business_account_id": business_account_id,
+        "api_version": api_version,
+        "language": language,
+    }
+    secrets = {
+        "access_token": access_token,
+        "app_secret": app_secret,
+        "verify_token": verify_token,
+    }
+    with ctx.database.write() as session:
+        config = set_provider(
+            session,
+            target.id,
+            "whatsapp",
+            options={k: v for k, v in options.items() if v is not None},
+            secrets={k: v for k, v in secrets.items() if v is not None},
+            base_url=base_url,
+            now=SystemClock().now(),
+            keys=_keys(ctx),
+        )
+        console.print(f"whatsapp: {config.view()['summary']}")
+        console.print(
+            f"webhook: {ctx.settings.public_url.rstrip('/')}/webhooks/whatsapp/{target.id}"
+        )
+
+
 @channels.command("list")
 @click.option("--workspace", "workspace_name", required=True)
 @click.option("--json", "as_json", is_flag=True, help="print the settings as JSON")

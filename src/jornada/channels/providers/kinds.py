@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jornada.channels.email.config import describe_smtp, validate_smtp
+from jornada.channels.whatsapp.config import describe_whatsapp_cloud, validate_whatsapp_cloud
 
 Validate = Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
 Describe = Callable[[dict[str, Any], dict[str, Any]], str]
@@ -32,6 +33,13 @@ class ProviderKind:
 
 KINDS: Mapping[str, ProviderKind] = {
     "smtp": ProviderKind("smtp", ("email",), validate_smtp, describe_smtp),
+    "whatsapp_cloud": ProviderKind(
+        "whatsapp_cloud",
+        ("whatsapp",),
+        validate_whatsapp_cloud,
+        describe_whatsapp_cloud,
+        http=True,
+    ),
 }
 #: The provider a channel uses when none is named.
-DEFAULT_KIND: Mapping[str, str] = {"email": "smtp"}
+DEFAULT_KIND: Mapping[str, str] = {"email": "smtp", "whatsapp": "whatsapp_cloud"}

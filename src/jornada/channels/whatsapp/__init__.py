@@ -1,0 +1,1 @@
+"""WhatsApp Business Cloud API: provider settings, sending, and the webhook's checks."""

@@ -1,0 +1,166 @@
+"""The Cloud API webhook's contract: the signature, what a notification says, statuses applied.
+
+Meta signs each POST with ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the
+raw body under the app secret>``. A notification's
+``entry[].changes[].value`` carries ``messages[]`` (what contacts wrote) and
+``statuses[]`` (what became of what we sent: sent, delivered, read, failed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jornada.channels.models import Message
+from jornada.channels.statuses import advance
+
+#: A Cloud API status → the message status it means ("read" is our "opened").
+STATUSES = {"sent": "sent", "delivered": "delivered", "read": "opened"}
+
+
+def valid_signature(app_secret: str, body: bytes, header: str | None) -> bool:
+    """Whether ``header`` is ``sha256=`` + the HMAC-SHA256 of ``body`` under ``app_secret``."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message a contact sent to the business number."""
+
+    wamid: str
+    phone: str  # E.164, with the +
+    at: datetime
+    type: str
+    text: str | None
+    payload: str | None  # a quick-reply button's payload, an interactive reply's id
+    context_wamid: str | None  # the message of ours it answers, if it quotes one
+    name: str | None  # the WhatsApp profile name
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What became of a message we sent."""
+
+    wamid: str
+    status: str  # sent | delivered | read | failed (others are ignored)
+    at: datetime
+    error: str | None
+
+
+def _moment(value: Any, default: datetime) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return default
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _reply(message: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(text, payload) of an inbound message by its type."""
+    kind = message.get("type")
+    part = message.get(str(kind)) if isinstance(kind, str) else None
+    part = part if isinstance(part, dict) else {}
+    if kind == "text":
+        return part.get("body"), None
+    if kind == "button":  # a template's quick-reply button
+        return part.get("text"), part.get("payload")
+    if kind == "interactive":
+        for reply in ("button_reply", "list_reply"):
+            chosen = part.get(reply)
+            if isinstance(chosen, dict):
+                return chosen.get("title"), chosen.get("id")
+    return part.get("caption"), None
+
+
+def parse_notification(payload: Any, now: datetime) -> tuple[list[Inbound], list[StatusUpdate]]:
+    """The inbound messages and status updates of a webhook POST's JSON (other fields ignored)."""
+    inbound: list[Inbound] = []
+    statuses: list[StatusUpdate] = []
+    entries = _dicts(payload.get("entry")) if isinstance(payload, dict) else []
+    for entry in entries:
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            names = {
+                str(c.get("wa_id")): (c.get("profile") or {}).get("name")
+                for c in _dicts(value.get("contacts"))
+                if isinstance(c.get("profile") or {}, dict)
+            }
+            for message in _dicts(value.get("messages")):
+                sender, wamid = str(message.get("from") or ""), str(message.get("id") or "")
+                if not sender.strip("+").isdigit() or not wamid:
+                    continue
+                text, button = _reply(message)
+                context = message.get("context")
+                inbound.append(
+                    Inbound(
+                        wamid=wamid,
+                        phone="+" + sender.lstrip("+"),
+                        at=_moment(message.get("timestamp"), now),
+                        type=str(message.get("type") or "unknown"),
+                        text=str(text) if text is not None else None,
+                        payload=str(button) if button is not None else None,
+                        context_wamid=str(context["id"])
+                        if isinstance(context, dict) and context.get("id")
+                        else None,
+                        name=names.get(sender.lstrip("+")),
+                    )
+                )
+            for status in _dicts(value.get("statuses")):
+                errors = _dicts(status.get("errors"))
+                error = None
+                if errors:
+                    first = errors[0]
+                    details = (first.get("error_data") or {}).get("details")
+                    error = f"WhatsApp code {first.get('code')}: {first.get('title') or ''}"
+                    error += f" ({details})" if details else ""
+                if status.get("id") and status.get("status"):
+                    statuses.append(
+                        StatusUpdate(
+                            wamid=str(status["id"]),
+                            status=str(status["status"]),
+                            at=_moment(status.get("timestamp"), now),
+                            error=error,
+                        )
+                    )
+    return inbound, statuses
+
+
+def find_sent(session: Session, workspace_id: str, wamid: str) -> Message | None:
+    """The WhatsApp message the Cloud API knows as ``wamid``."""
+    return session.scalar(
+        select(Message).where(
+            Message.workspace_id == workspace_id,
+            Message.channel == "whatsapp",
+            Message.provider_message_id == wamid,
+        )
+    )
+
+
+def apply_status(session: Session, workspace_id: str, update: StatusUpdate) -> Message | None:
+    """Move the message ``update`` names forward; ``failed`` keeps the API's code and title."""
+    message = find_sent(session, workspace_id, update.wamid)
+    if message is None:
+        return None
+    if update.status == "failed":
+        if message.failed_at is None:
+            message.failed_at = update.at
+        if message.status not in ("failed", "bounced"):
+            message.status = "failed"
+        message.error = (update.error or "WhatsApp: failed")[:500]
+    elif update.status in STATUSES:
+        advance(message, STATUSES[update.status], update.at)
+    return message
