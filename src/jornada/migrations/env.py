@@ -6,6 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import jornada.audience.models
+import jornada.audience.predict.models
+import jornada.audience.scoring.tables
 import jornada.channels.models
 import jornada.contacts.models
 import jornada.crm.models
