@@ -7,10 +7,10 @@ compared with in the same run. Run with `make bench` (or `python bench/flows.py`
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import shutil
 import sqlite3
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,9 +19,6 @@ from typing import Any
 
 import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from ingest import make_batches
 from jornada.db import Database
 from jornada.db.bulk import Bulk
 from jornada.flows import FlowDocument, install, library_flows
@@ -29,6 +26,22 @@ from jornada.ingest import accept_batch_body
 from jornada.migrations import upgrade
 from jornada.scheduler import dispatch_due, run_due
 from jornada.workspaces import WorkspaceRef, create_workspace
+
+
+def _sibling(name: str) -> Any:
+    """A module of bench/ by path: putting bench/ on sys.path would let bench/email.py
+    hide the standard library's ``email``."""
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().parent / f"{name}.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_batches = _sibling("ingest").make_batches
 
 FLOW = FlowDocument.model_validate(
     {
