@@ -39,3 +39,19 @@ class Event(WorkspaceScoped, Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     properties: Mapped[dict[str, Any]] = mapped_column(Json)
     context: Mapped[dict[str, Any] | None] = mapped_column(Json, default=None)
+
+
+#: The columns the ingestion hot path writes with ``db.bulk`` (in this order).
+EVENT_COLUMNS = (
+    "workspace_id",
+    "message_id",
+    "contact_id",
+    "type",
+    "event",
+    "user_id",
+    "anonymous_id",
+    "timestamp",
+    "received_at",
+    "properties",
+    "context",
+)

@@ -22,6 +22,7 @@ from jornada.contacts import Contact, apply_records
 from jornada.db import Database
 from jornada.db.bulk import Bulk
 from jornada.errors import InvalidInput, PayloadTooLarge
+from jornada.events.models import EVENT_COLUMNS
 from jornada.events.record import EventRecord
 from jornada.flows import CATALOG, Runner
 from jornada.ingest.errors import Rejected
@@ -31,19 +32,6 @@ from jornada.workspaces.models import WorkspaceRef
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 _CHUNK = 500
-_EVENT_COLUMNS = (
-    "workspace_id",
-    "message_id",
-    "contact_id",
-    "type",
-    "event",
-    "user_id",
-    "anonymous_id",
-    "timestamp",
-    "received_at",
-    "properties",
-    "context",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +256,7 @@ def _store(
     bulk.insert(
         conn,
         "events",
-        _EVENT_COLUMNS,
+        EVENT_COLUMNS,
         [
             (
                 workspace.id,
@@ -327,7 +315,7 @@ def store_segment_changes(
     bulk.insert(
         conn,
         "events",
-        _EVENT_COLUMNS,
+        EVENT_COLUMNS,
         [
             (
                 workspace_id,

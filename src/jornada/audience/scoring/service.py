@@ -39,6 +39,7 @@ from jornada.contacts.actions import ContactBatch
 from jornada.contacts.state import ContactState
 from jornada.db.bulk import Bulk
 from jornada.events.canonical import SCORE_CHANGED
+from jornada.events.models import EVENT_COLUMNS
 from jornada.ids import new_id
 
 _SCORE_COLUMNS = (
@@ -50,19 +51,6 @@ _SCORE_COLUMNS = (
     "state",
     "as_of",
     "check_at",
-)
-_EVENT_COLUMNS = (
-    "workspace_id",
-    "message_id",
-    "contact_id",
-    "type",
-    "event",
-    "user_id",
-    "anonymous_id",
-    "timestamp",
-    "received_at",
-    "properties",
-    "context",
 )
 _CHANGES = "jornada.audience.scoring.before"  # session.info: {workspace_id: {contact_id: score}}
 _CHUNK = 500
@@ -398,7 +386,7 @@ def _visit(
         ("workspace_id", "contact_id", "at", "points", "reason", "rule"),
         reasons,
     )
-    bulk.insert(conn, "events", _EVENT_COLUMNS, emitted)
+    bulk.insert(conn, "events", EVENT_COLUMNS, emitted)
     if before:
         batch.flush(session.get_bind().dialect.name)
     if hand_to_flows:
