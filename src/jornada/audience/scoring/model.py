@@ -307,19 +307,20 @@ class ScoringModel:
     @cached_property
     def by_event(self) -> dict[str, tuple[CompiledRule, ...]]:
         """Track events by name → the rules that listen to them (the per-event set lookup)."""
-        found: dict[str, list[CompiledRule]] = {}
-        for rule in self.engagement:
-            if rule.rule.event is not None:
-                found.setdefault(rule.rule.event, []).append(rule)
-        return {k: tuple(v) for k, v in found.items()}
+        return self._rules_by(lambda rule: rule.rule.event)
 
     @cached_property
     def by_page(self) -> dict[str, tuple[CompiledRule, ...]]:
         """Page (and screen) views by name, ``"*"`` for any page → the rules that listen."""
+        return self._rules_by(lambda rule: rule.rule.page)
+
+    def _rules_by(
+        self, name_of: Callable[[CompiledRule], str | None]
+    ) -> dict[str, tuple[CompiledRule, ...]]:
         found: dict[str, list[CompiledRule]] = {}
         for rule in self.engagement:
-            if rule.rule.page is not None:
-                found.setdefault(rule.rule.page, []).append(rule)
+            if (name := name_of(rule)) is not None:
+                found.setdefault(name, []).append(rule)
         return {k: tuple(v) for k, v in found.items()}
 
     @cached_property
