@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from jornada.audience import (
+    delete_segment,
     find_segment,
     save_custom_segment,
     segment_members,
@@ -22,6 +23,7 @@ from jornada.audience import (
 )
 from jornada.audience.definition import parse
 from jornada.audience.membership import clear_cache, dependencies
+from jornada.audience.models import SegmentRecheck
 from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.events.models import Event
@@ -223,3 +225,63 @@ def test_stored_membership_follows_a_stream_of_events(
                 assert stored_members(session, shop.ref.id, document["key"]) == {
                     m.id for m in members
                 }, (document["key"], now)
+
+
+def _refill(database: Database, at: datetime) -> None:
+    """The scheduler's passes, a few contacts each, until nothing is due at ``at``."""
+    for _ in range(50):
+        recheck_segments_due(database, at, limit=3)
+        with database.read() as session:
+            if not session.scalar(
+                select(SegmentRecheck.contact_id).where(SegmentRecheck.due_at <= at).limit(1)
+            ):
+                return
+    raise AssertionError("re-checks still due after 50 passes")
+
+
+def _stored_equals_computed(database: Database, shop: Shop, key: str, at: datetime) -> set[str]:
+    with database.read() as session:
+        definition = find_segment(session, shop.ref.id, key)
+        members, _ = segment_members(session, shop.ref.id, definition, at, limit=500)
+        stored = stored_members(session, shop.ref.id, key)
+    assert stored == {m.id for m in members}, key
+    return stored
+
+
+def test_a_saved_segment_fills_with_the_contacts_already_there(database: Database) -> None:
+    """Saving (or editing) a segment fills its stored members, and those of the segments that
+    refer to it, without waiting for each contact's next event; deleting forgets them."""
+    # given: seven buyers (one or two orders) and three browsers, before any segment exists
+    shop = make_shop(database)
+    batch = [_event(f"u{i}", "Order Completed", NOW - timedelta(days=1), i, 50) for i in range(7)]
+    batch += [_event(f"u{i}", "Order Completed", NOW, 10 + i, 50) for i in range(3)]
+    batch += [_event(f"v{i}", "Product Viewed", NOW, 20 + i) for i in range(3)]
+    accept_messages(database, shop.ref, batch, received_at=NOW, trigger_flows=False)
+    buyers = {"key": "buyers", "name": "Buyers", "where": {"fact": "orders_count", "gte": 1}}
+    loyal = {"key": "loyal", "name": "Loyal", "where": {"all": [{"segment": "buyers"}]}}
+    # when
+    _save(database, shop, [buyers, loyal])
+    _refill(database, NOW)
+    # then
+    assert len(_stored_equals_computed(database, shop, "buyers", NOW)) == 7
+    assert len(_stored_equals_computed(database, shop, "loyal", NOW)) == 7
+    assert [e[:2] for e in _segment_events(database, shop, "u0")] == [
+        ("Segment Entered", "buyers"),
+        ("Segment Entered", "loyal"),
+    ]
+    assert _segment_events(database, shop, "v0") == []
+    # when: an edit of the segment "loyal" refers to
+    later = NOW + timedelta(hours=1)
+    with database.write() as session:
+        save_custom_segment(
+            session, shop.ref.id, {**buyers, "where": {"fact": "orders_count", "gte": 2}}, now=later
+        )
+    _refill(database, later)
+    # then: both follow it, the ones who left with an exit event
+    assert len(_stored_equals_computed(database, shop, "buyers", later)) == 3
+    assert len(_stored_equals_computed(database, shop, "loyal", later)) == 3
+    assert _segment_events(database, shop, "u6")[-1][:2] == ("Segment Exited", "loyal")
+    # when / then: deleting forgets the stored members
+    with database.write() as session:
+        delete_segment(session, shop.ref.id, "loyal", now=later)
+        assert stored_members(session, shop.ref.id, "loyal") == set()

@@ -316,6 +316,18 @@ def uses_events(condition: Condition) -> bool:
     return False
 
 
+def references(condition: Condition) -> frozenset[str]:
+    """The keys of the segments ``condition`` refers to directly."""
+    match condition:
+        case All(items) | AnyOf(items):
+            return frozenset().union(*(references(c) for c in items))
+        case Not(item):
+            return references(item)
+        case SegmentRef(key):
+            return frozenset({key})
+    return frozenset()
+
+
 def resolve(
     condition: Condition, lookup: Callable[[str], Condition], path: tuple[str, ...] = ()
 ) -> Condition:

@@ -45,7 +45,7 @@ from jornada.audience.definition import (
     Tag,
     uses_events,
 )
-from jornada.audience.models import SegmentRecheck
+from jornada.audience.models import SegmentMember, SegmentRecheck
 from jornada.db.bulk import Bulk
 from jornada.events.record import EventRecord
 
@@ -339,6 +339,37 @@ def cached(
 def clear_cache() -> None:
     """Forget the tracked segments (tests, or right after saving a segment)."""
     _cache.clear()
+
+
+def recheck_everyone(
+    session: Session, workspace_id: str, keys: Iterable[str], now: datetime
+) -> None:
+    """Make every live contact's membership of these segments due for a re-check at ``now``.
+
+    How a segment just saved (or edited) fills: the scheduler's passes evaluate
+    the contacts a thousand at a time, and each change becomes an event as usual.
+    One ``INSERT … SELECT`` per segment, whatever the number of contacts.
+    """
+    conn = session.connection()
+    bulk = Bulk(conn.dialect.name)
+    m = bulk.mark
+    for key in sorted(set(keys)):
+        conn.exec_driver_sql(
+            "INSERT INTO segment_rechecks (workspace_id, segment_key, contact_id, due_at) "
+            f"SELECT workspace_id, {m}, id, {m} FROM contacts "
+            f"WHERE workspace_id = {m} AND merged_into_id IS NULL "
+            "ON CONFLICT (workspace_id, segment_key, contact_id) "
+            "DO UPDATE SET due_at = excluded.due_at",
+            (key, bulk.time(now), workspace_id),
+        )
+
+
+def forget_segment(session: Session, workspace_id: str, key: str) -> None:
+    """Drop a deleted segment's stored members and re-checks (no exit events: it is gone)."""
+    for model in (SegmentMember, SegmentRecheck):
+        session.execute(
+            delete(model).where(model.workspace_id == workspace_id, model.segment_key == key)
+        )
 
 
 def forget_rechecks(session: Session, workspace_id: str, key: str, ids: Iterable[str]) -> None:

@@ -16,6 +16,7 @@ from jornada.audience.definition import (
     Condition,
     SegmentDefinition,
     SegmentDefinitionError,
+    references,
     resolve,
 )
 from jornada.audience.membership import Change, Tracked, record_names, track
@@ -146,8 +147,12 @@ def find_segment(session: Session, workspace_id: str, key: str) -> SegmentDefini
 def save_custom_segment(
     session: Session, workspace_id: str, document: Mapping[str, Any], *, now: datetime
 ) -> SavedSegment:
-    """Validate and store ``document`` as the next version of the workspace's segment."""
-    return save_segment(
+    """Validate and store ``document`` as the next version of the workspace's segment.
+
+    Every contact is then due for a re-check of it, and of the segments that refer
+    to it: the scheduler fills the stored members (see :func:`membership.recheck_everyone`).
+    """
+    saved = save_segment(
         session,
         workspace_id,
         document,
@@ -155,6 +160,24 @@ def save_custom_segment(
         reserved=is_builtin,
         lookup=_lookup(session, workspace_id),
     )
+    membership.recheck_everyone(
+        session, workspace_id, _referring(session, workspace_id, saved.definition.key), now
+    )
+    return saved
+
+
+def _referring(session: Session, workspace_id: str, key: str) -> set[str]:
+    """``key`` and the custom segments that refer to it, directly or through others."""
+    refers = {
+        s.definition.key: references(s.definition.condition)
+        for s in custom_segments(session, workspace_id)
+    }
+    found, grew = {key}, True
+    while grew:
+        more = {k for k, refs in refers.items() if refs & found} - found
+        found |= more
+        grew = bool(more)
+    return found
 
 
 def builtin_segments(session: Session, workspace_id: str) -> list[SegmentDefinition]:

@@ -23,6 +23,7 @@ from jornada.audience.definition import (
     load_definition,
     resolve,
 )
+from jornada.audience.membership import forget_segment
 from jornada.audience.models import StoredSegment
 from jornada.errors import Conflict, NotFound
 
@@ -139,7 +140,8 @@ def save_segment(
 
 
 def delete_segment(session: Session, workspace_id: str, key: str, *, now: datetime) -> None:
-    """Mark every version of ``key`` deleted; 404 when there is no current one."""
+    """Mark every version of ``key`` deleted and forget its stored members; 404 when there is
+    no current one."""
     if custom_segment(session, workspace_id, key) is None:
         raise NotFound(f"no custom segment with key {key!r}", field="key")
     session.execute(
@@ -151,6 +153,7 @@ def delete_segment(session: Session, workspace_id: str, key: str, *, now: dateti
         )
         .values(deleted_at=now)
     )
+    forget_segment(session, workspace_id, key)
 
 
 __all__ = [
