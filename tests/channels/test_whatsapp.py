@@ -235,7 +235,17 @@ def test_approved_template_reaches_the_cloud_api_with_its_parameters(
                         {"type": "text", "text": "Ana"},
                         {"type": "text", "text": shop.ref.name},
                     ],
-                }
+                },
+                # its quick replies (the NPS ranges), each tap answering with its id
+                *(
+                    {
+                        "type": "button",
+                        "sub_type": "quick_reply",
+                        "index": str(index),
+                        "parameters": [{"type": "payload", "payload": payload}],
+                    }
+                    for index, payload in enumerate(["nps-0-6", "nps-7-8", "nps-9-10"])
+                ),
             ],
         },
     }
@@ -247,7 +257,8 @@ def test_approved_template_reaches_the_cloud_api_with_its_parameters(
 def test_own_wording_goes_as_free_form_text_inside_the_window(
     database: Database, shop: Shop, cloud_api: CloudApi
 ) -> None:
-    """Outside the window it is suppressed; after Ana writes, it goes as a text message."""
+    """Outside the window it is suppressed; after Ana writes, it goes free-form: her wording,
+    with the library template's buttons as interactive reply buttons."""
     use_cloud_api(database, shop, cloud_api, T0)
     ana = whatsapp_customer(database, shop, T0)
     own_wording(database, shop, T0)
@@ -275,8 +286,14 @@ def test_own_wording_goes_as_free_form_text_inside_the_window(
     enqueue_whatsapp(database, shop, ana, later)
     send_now(database, later)
     (request,) = cloud_api.received
-    assert request.body["type"] == "text"
-    assert request.body["text"] == {"preview_url": False, "body": "Ana, como foi sua compra?"}
+    assert request.body["type"] == "interactive"
+    interactive = request.body["interactive"]
+    assert interactive["body"] == {"text": "Ana, como foi sua compra?"}
+    assert [b["reply"]["id"] for b in interactive["action"]["buttons"]] == [
+        "nps-0-6",
+        "nps-7-8",
+        "nps-9-10",
+    ]
 
 
 def test_a_500_keeps_the_message_queued_and_opens_an_incident(
@@ -446,7 +463,7 @@ def test_signed_inbound_message_is_a_reply_that_opens_the_window(
     enqueue_whatsapp(database, shop, ana, T0)
     send_now(database, T0, server_keys(live), live.url)
     (request,) = cloud_api.received
-    assert request.body["type"] == "text"
+    assert request.body["type"] == "interactive"  # free-form, not the registered template
 
 
 def test_bad_or_missing_signature_is_a_401_and_nothing_is_stored(

@@ -10,7 +10,7 @@ from jornada.errors import InvalidInput
 DEFAULT_API_VERSION = "v21.0"
 DEFAULT_LANGUAGE = "pt_BR"  # the language the library's templates are registered in
 DEFAULT_BASE_URL = "https://graph.facebook.com"
-OPTIONS = ("phone_number_id", "business_account_id", "api_version", "language")
+OPTIONS = ("phone_number_id", "business_account_id", "api_version", "language", "catalog_id")
 SECRETS = ("access_token", "app_secret", "verify_token")
 _ID = re.compile(r"^[0-9]{1,32}$")
 _VERSION = re.compile(r"^v[0-9]{1,3}\.[0-9]{1,3}$")
@@ -24,7 +24,8 @@ def validate_whatsapp_cloud(
 
     options: ``phone_number_id`` (the sending number's id in Meta's API),
     optional ``business_account_id``, ``api_version`` (default ``v21.0``) and
-    ``language`` of the approved templates (default ``pt_BR``).
+    ``language`` of the approved templates (default ``pt_BR``), optional
+    ``catalog_id`` (the commerce catalog product messages show by default).
     secrets: ``access_token`` (sends), ``app_secret`` (signs the webhook's
     POSTs), ``verify_token`` (the webhook's subscription handshake).
     """
@@ -32,7 +33,11 @@ def validate_whatsapp_cloud(
     if unknown:
         raise InvalidInput(f"unknown WhatsApp option {unknown[0]!r}", field=f"options.{unknown[0]}")
     clean: dict[str, Any] = {}
-    for name, required in (("phone_number_id", True), ("business_account_id", False)):
+    for name, required in (
+        ("phone_number_id", True),
+        ("business_account_id", False),
+        ("catalog_id", False),  # the Meta commerce catalog product messages show
+    ):
         value = str(options.get(name) or "").strip()
         if not value:
             if required:
@@ -68,4 +73,6 @@ def describe_whatsapp_cloud(options: dict[str, Any], secrets: dict[str, Any]) ->
     line += f", templates in {options.get('language')})"
     if options.get("business_account_id"):
         line += f", business account {options['business_account_id']}"
+    if options.get("catalog_id"):
+        line += f", catalog {options['catalog_id']}"
     return line + f", token {'****' if secrets.get('access_token') else 'missing'}"

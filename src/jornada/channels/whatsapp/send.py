@@ -7,10 +7,20 @@ goes as that template (registered with Meta under the template's id, ``-`` as
 and its value is read back from the rendered text. Anything else (a workspace's
 own wording, a template with ``{% … %}`` blocks) goes as free-form text, which
 the policy gate only lets through inside the 24-hour window.
+
+A template's WhatsApp parts (``channels/whatsapp/parts.py``), rendered at
+dispatch and kept as JSON in the message's text column, change what goes:
+reply buttons on an approved template are its registered quick replies (one
+``button`` component per button, the id as payload); elsewhere they are an
+``interactive`` ``button`` message. A list, a product, a product list and an
+audio are session messages: Meta takes them only inside the 24-hour window and
+answers 131047 outside it, so an approved template with one of them is sent as
+its registered template when Meta answers that.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +46,8 @@ CREDENTIAL_CODES = frozenset({0, 3, 10, 190, *range(200, 300)})
 #: Throttling codes: the message is fine, try it again later (4 app calls, 80007 account,
 #: 130429 throughput, 131056 too many to the same recipient).
 THROTTLE_CODES = frozenset({4, 80007, 130429, 131056})
+#: "Re-engagement message": more than 24 hours since the contact last wrote; only templates go.
+OUTSIDE_WINDOW = 131047
 _VARIABLE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 
 
@@ -72,33 +84,142 @@ def template_parameters(template_id: str, body: str) -> list[str] | None:
     return list(found.groups()) if found is not None else None
 
 
-def request_body(message: Outbound, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
-    """The JSON the Cloud API takes for ``message``: a template message, else free-form text."""
-    to = message.to.strip().lstrip("+")
-    parameters = template_parameters(message.template, message.body)
-    if parameters is None:
-        return {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": "text",
-            "text": {"preview_url": False, "body": message.body},
-        }
-    template: dict[str, Any] = {
-        "name": meta_template_name(message.template),
-        "language": {"code": language},
-    }
-    if parameters:
-        template["components"] = [
-            {"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}
-        ]
+def parts_of(message: Outbound) -> dict[str, Any] | None:
+    """The rendered WhatsApp parts stored with ``message`` (see ``WhatsAppParts.render``)."""
+    if message.channel != "whatsapp" or not message.text:
+        return None
+    try:
+        parts = json.loads(message.text)
+    except ValueError:
+        return None
+    return parts if isinstance(parts, dict) and "kind" in parts else None
+
+
+def _envelope(to: str, kind: str, content: dict[str, Any]) -> dict[str, Any]:
     return {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": to,
-        "type": "template",
-        "template": template,
+        "type": kind,
+        kind: content,
     }
+
+
+def _interactive(
+    kind: str, body: str, parts: dict[str, Any], action: dict[str, Any]
+) -> dict[str, Any]:
+    """An ``interactive`` object: Meta's keys in its documented order."""
+    interactive: dict[str, Any] = {"type": kind}
+    if parts.get("header"):
+        interactive["header"] = {"type": "text", "text": parts["header"]}
+    if body.strip():
+        interactive["body"] = {"text": body.strip()}
+    if parts.get("footer"):
+        interactive["footer"] = {"text": parts["footer"]}
+    interactive["action"] = action
+    return interactive
+
+
+def session_message(
+    to: str, body: str, parts: dict[str, Any], catalog_id: str | None = None
+) -> dict[str, Any]:
+    """The Cloud API JSON of a session (non-template) message with ``parts``.
+
+    Raises :class:`PermanentDeliveryError` for a product message with no
+    catalog id (neither the template's nor the provider's ``catalog_id``).
+    """
+    kind = parts["kind"]
+    if kind == "audio":
+        media = {k: parts[k] for k in ("id", "link") if parts.get(k)}
+        return _envelope(to, "audio", media)
+    if kind == "buttons":
+        buttons = [
+            {"type": "reply", "reply": {"id": b["id"], "title": b["title"]}}
+            for b in parts["buttons"]
+        ]
+        return _envelope(
+            to, "interactive", _interactive("button", body, parts, {"buttons": buttons})
+        )
+    if kind == "list":
+        action = {"button": parts["button"], "sections": parts["sections"]}
+        return _envelope(to, "interactive", _interactive("list", body, parts, action))
+    catalog = parts.get("catalog_id") or catalog_id
+    if not catalog:
+        raise PermanentDeliveryError(
+            "a product message needs a catalog id: set the template's catalog_id"
+            " or the provider's --catalog-id"
+        )
+    if kind == "product":
+        action = {"catalog_id": catalog, "product_retailer_id": parts["product_retailer_id"]}
+        return _envelope(to, "interactive", _interactive("product", body, parts, action))
+    sections = [
+        {
+            "title": s["title"],
+            "product_items": [{"product_retailer_id": p} for p in s["products"]],
+        }
+        for s in parts["sections"]
+    ]
+    action = {"catalog_id": catalog, "sections": sections}
+    return _envelope(to, "interactive", _interactive("product_list", body, parts, action))
+
+
+def template_message(
+    to: str,
+    template_id: str,
+    parameters: list[str],
+    language: str,
+    quick_replies: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A registered template: its body parameters, and each quick reply's id as its payload."""
+    template: dict[str, Any] = {
+        "name": meta_template_name(template_id),
+        "language": {"code": language},
+    }
+    components: list[dict[str, Any]] = []
+    if parameters:
+        components.append(
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}
+        )
+    for index, button in enumerate(quick_replies or ()):
+        components.append(
+            {
+                "type": "button",
+                "sub_type": "quick_reply",
+                "index": str(index),
+                "parameters": [{"type": "payload", "payload": button["id"]}],
+            }
+        )
+    if components:
+        template["components"] = components
+    return _envelope(to, "template", template)
+
+
+def request_bodies(
+    message: Outbound, language: str = DEFAULT_LANGUAGE, catalog_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The JSON bodies that may carry ``message``, best first.
+
+    The next one is tried only when Meta answers the one before with 131047
+    (outside the 24-hour window): a session message, then its registered template.
+    """
+    to = message.to.strip().lstrip("+")
+    parameters = template_parameters(message.template, message.body)
+    parts = parts_of(message)
+    if parameters is not None:
+        if parts is not None and parts["kind"] == "buttons":
+            return [template_message(to, message.template, parameters, language, parts["buttons"])]
+        registered = template_message(to, message.template, parameters, language)
+        if parts is None:
+            return [registered]
+        return [session_message(to, message.body, parts, catalog_id), registered]
+    if parts is not None:
+        return [session_message(to, message.body, parts, catalog_id)]
+    return [_envelope(to, "text", {"preview_url": False, "body": message.body})]
+
+
+def request_body(message: Outbound, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """The JSON the Cloud API takes for ``message`` first (see :func:`request_bodies`)."""
+    return request_bodies(message, language)[0]
 
 
 def _graph_error(response: httpx.Response) -> tuple[int | None, str]:
@@ -167,6 +288,7 @@ class WhatsAppCloudTransport:
             f"/{options['phone_number_id']}/messages"
         )
         self.language = str(options.get("language") or DEFAULT_LANGUAGE)
+        self.catalog_id = str(options.get("catalog_id") or "") or None
         self._client = httpx.Client(
             timeout=timeout,
             headers={"Authorization": f"Bearer {secrets['access_token']}"},
@@ -176,9 +298,17 @@ class WhatsAppCloudTransport:
         """Send ``message``; the ``wamid`` the API gave it."""
         if not message.to.strip():
             raise PermanentDeliveryError("the message has no phone number")
-        with map_http_errors("cannot reach the WhatsApp Cloud API"):
-            response = self._client.post(self.url, json=request_body(message, self.language))
-        raise_for_answer(response)
+        bodies = request_bodies(message, self.language, self.catalog_id)
+        for index, body in enumerate(bodies):
+            with map_http_errors("cannot reach the WhatsApp Cloud API"):
+                response = self._client.post(self.url, json=body)
+            try:
+                raise_for_answer(response)
+            except PermanentDeliveryError as exc:
+                if exc.data.get("provider_code") == OUTSIDE_WINDOW and index + 1 < len(bodies):
+                    continue  # the window is closed: the registered template goes instead
+                raise
+            break
         try:
             answer = response.json()
             wamid = str(answer["messages"][0]["id"])

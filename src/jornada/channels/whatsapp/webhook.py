@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,27 @@ from jornada.channels.statuses import advance
 
 #: A Cloud API status → the message status it means ("read" is our "opened").
 STATUSES = {"sent": "sent", "delivered": "delivered", "read": "opened"}
+#: The reply ids of an NPS question: ``nps-9`` is a score, ``nps-0-6`` a range to narrow down.
+_NPS_SCORE = re.compile(r"^nps-(\d{1,2})$")
+_NPS_RANGE = re.compile(r"^nps-(\d{1,2})-(\d{1,2})$")
+#: Where a range reply goes next: the template asking for the exact score inside it.
+NPS_FOLLOW_UP = "nps-score-{low}-{high}"
+
+
+def nps_score(reply_id: str | None) -> int | None:
+    """The score 0-10 a reply id ``nps-<n>`` gives, else None."""
+    found = _NPS_SCORE.match(reply_id or "")
+    score = int(found[1]) if found else None
+    return score if score is not None and 0 <= score <= 10 else None
+
+
+def nps_range(reply_id: str | None) -> tuple[int, int] | None:
+    """The range ``nps-<low>-<high>`` (0 ≤ low < high ≤ 10) a first-step reply chose, else None."""
+    found = _NPS_RANGE.match(reply_id or "")
+    if found is None:
+        return None
+    low, high = int(found[1]), int(found[2])
+    return (low, high) if 0 <= low < high <= 10 else None
 
 
 def valid_signature(app_secret: str, body: bytes, header: str | None) -> bool:
@@ -40,7 +62,7 @@ class Inbound:
     phone: str  # E.164, with the +
     at: datetime
     type: str
-    text: str | None
+    text: str | None  # the text; for a button or interactive reply, the title tapped
     payload: str | None  # a quick-reply button's payload, an interactive reply's id
     context_wamid: str | None  # the message of ours it answers, if it quotes one
     name: str | None  # the WhatsApp profile name
