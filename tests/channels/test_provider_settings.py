@@ -116,7 +116,7 @@ def test_secrets_left_out_are_kept_and_null_removes_them(database: Database, sho
     ("_case", "channel", "options", "field"),
     [
         ("unknown channel", "fax", {}, "channel"),
-        ("no provider for the channel yet", "sms", {}, "provider"),
+        ("sms without its Twilio account", "sms", {}, "options.account_sid"),
         ("http URL", "email", {"url": "http://smtp.loja.test", "from": "a@b.c"}, "smtp_url"),
         ("no host", "email", {"url": "smtp://", "from": "a@b.c"}, "smtp_url"),
         ("no sender", "email", {"url": "smtp://smtp.loja.test"}, "options.from"),

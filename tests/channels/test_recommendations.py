@@ -331,9 +331,15 @@ def test_without_products_in_the_trigger_the_last_order_then_the_last_view_are_u
 
 
 def test_recommended_is_computed_only_for_templates_that_use_it() -> None:
-    """Only the three cross-sell templates of the library name it."""
+    """Only the cross-sell templates of the library name it (the WhatsApp one in its
+    product list, not its body)."""
     users = sorted(k for k, t in library_templates().items() if uses_recommended(t))
-    assert users == ["browse-abandonment", "post-purchase-cross-sell", "upsell-kits"]
+    assert users == [
+        "browse-abandonment",
+        "post-purchase-cross-sell",
+        "upsell-kits",
+        "upsell-kits-whatsapp",
+    ]
 
 
 def test_upsell_email_lists_what_others_bought_with_the_viewed_product(

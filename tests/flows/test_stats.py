@@ -87,8 +87,20 @@ def test_flow_stats_over_http(server_shop: tuple[LiveServer, Shop, Database]) ->
     assert stats["converted"] == 1
     assert stats["active"] == 2
     assert stats["steps"] == [
-        {"step": "email", "channel": "email", "sent": 2, "suppressed": 1},
-        {"step": "whatsapp", "channel": "whatsapp", "sent": 2, "suppressed": 1},
+        {
+            "step": "email",
+            "channel": "email",
+            "sent": 2,
+            "suppressed": 1,
+            "reasons": {"no consent: email_marketing": 1},
+        },
+        {
+            "step": "whatsapp",
+            "channel": "whatsapp",
+            "sent": 2,
+            "suppressed": 1,
+            "reasons": {"no consent: whatsapp_marketing": 1},
+        },
     ]
     assert stats["goal_revenue"] == "250.00"
     # the order came 2 h after the email was delivered: inside the 1-day window

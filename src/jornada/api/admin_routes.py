@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from jornada.api.context import WorkspaceDep, get_context
 from jornada.api.responses import JSONResponse
 from jornada.audience import rfm_for_contact
+from jornada.channels.timeline import contact_messages
 from jornada.contacts import ContactFilter, contact_events, get_contact, list_contacts
 from jornada.contacts.queries import MAX_LIMIT, contact_view, event_view
 
@@ -79,5 +80,26 @@ async def contact_event_list(
                 session, workspace.id, contact_id, limit=limit, cursor=cursor
             )
             return {"data": [event_view(e) for e in rows], "next_cursor": next_cursor}
+
+    return JSONResponse(await run_in_threadpool(run))
+
+
+@router.get("/contacts/{contact_id}/messages")
+async def contact_message_list(
+    request: Request,
+    workspace: WorkspaceDep,
+    contact_id: str,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """The messages flows meant for the contact, newest first: sent, or why not (yet)."""
+    database = get_context(request).database
+
+    def run() -> dict[str, Any]:
+        with database.read() as session:
+            rows, next_cursor = contact_messages(
+                session, workspace.id, contact_id, limit=limit, cursor=cursor
+            )
+            return {"data": rows, "next_cursor": next_cursor}
 
     return JSONResponse(await run_in_threadpool(run))

@@ -14,9 +14,12 @@ from jornada.api import (
     inbound_routes,
     ingest_routes,
     predictions_routes,
+    push_routes,
     scoring_routes,
     segments_routes,
+    settings_routes,
     tracking_routes,
+    twilio_routes,
     whatsapp_routes,
 )
 from jornada.api.context import AppContext
@@ -77,7 +80,10 @@ def create_app(
     app.include_router(scoring_routes.router)
     app.include_router(predictions_routes.router)
     app.include_router(channels_routes.router)
+    app.include_router(settings_routes.router)
     app.include_router(inbound_routes.router)
     app.include_router(tracking_routes.router)
     app.include_router(whatsapp_routes.router)
+    app.include_router(push_routes.router)
+    app.include_router(twilio_routes.router)
     return app

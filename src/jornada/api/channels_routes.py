@@ -41,7 +41,8 @@ class ProviderBody(BaseModel):
         default_factory=dict,
         description=(
             "smtp: url (smtp[s]://user:pass@host:port) or host, port, username; security "
-            "(starttls | tls | none), from, reply_to, dkim_selector, dkim_domain"
+            "(starttls | tls | none), from, reply_to, dkim_selector, dkim_domain. "
+            "Every provider: rate_per_second (messages/s), daily_cap (messages a day)"
         ),
     )
     secrets: dict[str, str | None] = Field(

@@ -6,6 +6,12 @@ verify token). POST carries notifications signed with the app secret
 stored. Inbound messages become ``Message Replied`` events through ingestion
 (which opens the contact's 24-hour window and stops flows waiting for a reply);
 statuses move the sent message to delivered, opened (read) or failed.
+
+A tapped button or list row carries its id and title (``reply_id``,
+``reply_title``). An NPS reply id ``nps-<score>`` is also a ``Survey Answered``
+(kind ``nps``); a range ``nps-<low>-<high>`` (the first step, see
+docs/channels.md) queues the template ``nps-score-<low>-<high>`` asking for the
+exact score in the window the tap just opened.
 """
 
 from __future__ import annotations
@@ -25,16 +31,20 @@ from jornada.api.context import AppContext, get_context
 from jornada.channels.providers import get_provider
 from jornada.channels.statuses import advance
 from jornada.channels.whatsapp.webhook import (
+    NPS_FOLLOW_UP,
     Inbound,
     apply_status,
     find_sent,
+    nps_range,
+    nps_score,
     parse_notification,
     valid_signature,
 )
 from jornada.contacts import Contact, get_contact
 from jornada.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from jornada.events.canonical import MESSAGE_REPLIED
+from jornada.events.canonical import MESSAGE_REPLIED, SURVEY_ANSWERED
 from jornada.ingest import accept_messages
+from jornada.outbox import enqueue
 from jornada.workspaces import Workspace, WorkspaceRef
 
 router = APIRouter(tags=["webhooks"])
@@ -92,25 +102,30 @@ async def notification(request: Request, workspace_id: str) -> dict[str, int]:
             with context.database.write() as session:
                 for update in statuses:
                     updated += apply_status(session, workspace.id, update) is not None
-                calls = [_replied(session, workspace, message) for message in inbound]
+                for message in inbound:
+                    calls += _replied(session, workspace, message)
         if calls:  # after the commit, as any ingestion: flows and windows see the replies
             accept_messages(context.database, workspace, calls, received_at=now)
-        return {"messages": len(calls), "statuses": updated}
+        return {"messages": len(inbound), "statuses": updated}
 
     return await run_in_threadpool(run)
 
 
-def _replied(session: Session, workspace: WorkspaceRef, message: Inbound) -> dict[str, Any]:
-    """The ``Message Replied`` call for ``message``: its contact found by phone, else a new one."""
+def _replied(session: Session, workspace: WorkspaceRef, message: Inbound) -> list[dict[str, Any]]:
+    """The ``Message Replied`` call for ``message`` (its contact found by phone, else a new
+    one), followed by a ``Survey Answered`` when it is an NPS score."""
     properties: dict[str, Any] = {
         "channel": "whatsapp",
         "text": message.text,
         "type": message.type,
         "whatsapp_message_id": message.wamid,
     }
-    if message.payload is not None:
+    if message.payload is not None:  # a tapped button or list row
         properties["button_payload"] = message.payload
+        properties["reply_id"] = message.payload
+        properties["reply_title"] = message.text
     who: dict[str, Any] = {"anonymousId": f"whatsapp:{message.phone}"}
+    contact_id: str | None = None
     found = session.scalar(
         select(Contact.id)
         .where(Contact.workspace_id == workspace.id, Contact.phone == message.phone)
@@ -120,6 +135,7 @@ def _replied(session: Session, workspace: WorkspaceRef, message: Inbound) -> dic
     if found is not None:
         contact = get_contact(session, workspace.id, found)
         who = {"userId": contact.user_id} if contact.user_id else {"anonymousId": contact.id}
+        contact_id = contact.id
     answered = (
         find_sent(session, workspace.id, message.context_wamid) if message.context_wamid else None
     )
@@ -129,12 +145,46 @@ def _replied(session: Session, workspace: WorkspaceRef, message: Inbound) -> dic
         if answered.run_id:
             properties["run_id"] = answered.run_id
     traits: dict[str, Any] = {"phone": message.phone}
-    return {
-        "type": "track",
-        "event": MESSAGE_REPLIED,
-        **who,
-        "messageId": f"whatsapp-{message.wamid}",  # Meta retries a notification: once only
-        "timestamp": message.at.isoformat(),
-        "properties": properties,
-        "context": {"traits": traits},
-    }
+    calls = [
+        {
+            "type": "track",
+            "event": MESSAGE_REPLIED,
+            **who,
+            "messageId": f"whatsapp-{message.wamid}",  # Meta retries a notification: once only
+            "timestamp": message.at.isoformat(),
+            "properties": properties,
+            "context": {"traits": traits},
+        }
+    ]
+    score = nps_score(message.payload)
+    if score is not None:
+        answer = {"kind": "nps", "score": score, "channel": "whatsapp"}
+        answer |= {k: properties[k] for k in ("message_id", "template") if k in properties}
+        calls.append(
+            {
+                "type": "track",
+                "event": SURVEY_ANSWERED,
+                **who,
+                "messageId": f"whatsapp-nps-{message.wamid}",
+                "timestamp": message.at.isoformat(),
+                "properties": answer,
+            }
+        )
+    chosen = nps_range(message.payload)
+    if chosen is not None and contact_id is not None:
+        # Meta: 3 reply buttons, 10 list rows: the exact score is asked inside the range,
+        # in the 24-hour window this tap opened (docs/channels.md, "NPS in two taps")
+        enqueue(
+            session,
+            workspace_id=workspace.id,
+            contact_id=contact_id,
+            kind="send",
+            channel="whatsapp",
+            idempotency_key=f"whatsapp-nps:{message.wamid}",
+            payload={
+                "template": NPS_FOLLOW_UP.format(low=chosen[0], high=chosen[1]),
+                "purpose": "transactional",
+            },
+            now=message.at,  # due when she tapped, as the events are timed
+        )
+    return calls

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 
@@ -12,22 +12,52 @@ from sqlalchemy.orm import Session
 
 from jornada.channels.models import StoredTemplate
 from jornada.channels.templates import Template
+from jornada.channels.whatsapp.parts import KEYS as WHATSAPP_KEYS
+from jornada.channels.whatsapp.parts import WhatsAppParts
+from jornada.errors import InvalidInput
+
+#: What a template definition (a library YAML entry) may say.
+DEFINITION_KEYS = ("channel", "body", "subject", "text", "approved", *WHATSAPP_KEYS)
 
 
 @cache
 def library_templates() -> dict[str, Template]:
     """The templates the library flows use (pt-BR), parsed once per process."""
     source = (resources.files("jornada.channels") / "library" / "templates.yaml").read_text("utf-8")
-    return {
-        key: Template(
-            id=key,
-            channel=v["channel"],
-            body=v["body"],
-            subject=v.get("subject"),
-            approved=bool(v.get("approved", False)),
+    return {key: template_from_definition(key, v) for key, v in yaml.safe_load(source).items()}
+
+
+def template_from_definition(template_id: str, definition: Mapping[str, object]) -> Template:
+    """A template from its YAML definition (``channel``, ``body``, ``subject``, ``approved``,
+    and for WhatsApp ``buttons`` / ``list`` / ``audio`` / ``product`` / ``product_list`` with
+    ``header`` and ``footer``); a wrong one raises :class:`InvalidInput` naming the field."""
+    unknown = sorted(set(definition) - set(DEFINITION_KEYS))
+    if unknown:
+        raise InvalidInput(
+            f"template {template_id!r} has no {unknown[0]!r}",
+            field=unknown[0],
+            template=template_id,
         )
-        for key, v in yaml.safe_load(source).items()
-    }
+    if not isinstance(definition.get("body"), str):
+        raise InvalidInput(f"template {template_id!r} needs a body", field="body")
+    subject, text = definition.get("subject"), definition.get("text")
+    return Template(
+        id=template_id,
+        channel=str(definition.get("channel")),
+        body=str(definition["body"]),
+        subject=subject if isinstance(subject, str) else None,
+        text=text if isinstance(text, str) else None,
+        approved=bool(definition.get("approved", False)),
+        whatsapp=WhatsAppParts.parse(definition),
+    )
+
+
+def _own(template_id: str, channel: str, body: str, subject: str | None) -> Template:
+    """A workspace's own wording; a WhatsApp one keeps the library's buttons, list, audio or
+    products (the wording is theirs, what the customer taps is what flows and surveys expect)."""
+    library = library_templates().get(template_id)
+    parts = library.whatsapp if library is not None and library.channel == channel else None
+    return Template(id=template_id, channel=channel, body=body, subject=subject, whatsapp=parts)
 
 
 def template_for(session: Session, workspace_id: str, template_id: str) -> Template | None:
@@ -38,9 +68,7 @@ def template_for(session: Session, workspace_id: str, template_id: str) -> Templ
         )
     )
     if stored is not None:
-        return Template(
-            id=template_id, channel=stored.channel, body=stored.body, subject=stored.subject
-        )
+        return _own(template_id, stored.channel, stored.body, stored.subject)
     return library_templates().get(template_id)
 
 
@@ -49,9 +77,7 @@ class TemplateBook:
 
     def __init__(self, session: Session, workspace_ids: Iterable[str]) -> None:
         self._stored = {
-            (t.workspace_id, t.template_id): Template(
-                id=t.template_id, channel=t.channel, body=t.body, subject=t.subject
-            )
+            (t.workspace_id, t.template_id): _own(t.template_id, t.channel, t.body, t.subject)
             for t in session.scalars(
                 select(StoredTemplate).where(
                     StoredTemplate.workspace_id.in_(sorted(set(workspace_ids)))

@@ -16,6 +16,13 @@ took its outbox item. :func:`deliver_due` then works in three steps:
    ``queued`` (no attempt counted) and opens or extends an integration incident,
    which the next successful send closes.
 
+A provider's limits (``channels.pacing``): the claim takes no more of a group
+than its ``daily_cap`` leaves for the day (the workspace's day); once the cap
+is reached the group's other due messages stay ``queued`` until the next day
+starts, ``error`` saying so, no attempt counted. Its ``rate_per_second`` bounds
+the group's share of a pass, and one pacer shared by the group's connections
+spaces the sends.
+
 A worker killed between send and record leaves messages ``sending``; when the
 lease ends, a transactional message is sent again (at least once) and a
 marketing one is failed (at most once), as the architecture's outbox rule says.
@@ -27,11 +34,11 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Table, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from jornada.channels.email.compose import Outbound
@@ -44,13 +51,18 @@ from jornada.channels.errors import (
 from jornada.channels.health import record_outage, record_recovery
 from jornada.channels.history import suppress
 from jornada.channels.models import Message
+from jornada.channels.pacing import Pacer, Pacers, claim_budget, day_bounds
 from jornada.channels.providers.secrets import Keyring, keyring_for
 from jornada.channels.providers.settings import ProviderConfig, get_provider
+from jornada.channels.push.send import WebPushTransport
+from jornada.channels.twilio.send import TwilioTransport
+from jornada.channels.webhook.send import WebhookTransport
 from jornada.channels.whatsapp.send import WhatsAppCloudTransport
 from jornada.config import Settings
 from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.errors import JornadaError
+from jornada.workspaces import Workspace
 
 BATCH = 500  # messages claimed per pass
 LEASE = timedelta(minutes=5)  # a claimed message is another worker's to take after this
@@ -75,6 +87,10 @@ class Courier:
     public_url: str = "http://127.0.0.1:8000"
     connections: int = 4  # parallel connections per provider and pass
     timeout: float = 30.0  # seconds a provider may take to answer
+    #: rate limits' pacers, kept across passes (tests give them a fake clock and sleep)
+    pacers: Pacers = field(default_factory=Pacers, compare=False)
+    #: set by :func:`deliver_due`: for transports that read their recipients (push subscriptions)
+    database: Database | None = field(default=None, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, database_url: str | None = None) -> Courier:
@@ -97,6 +113,21 @@ def _smtp(config: ProviderConfig, courier: Courier) -> Transport:
     )
 
 
+def _webpush(config: ProviderConfig, courier: Courier) -> Transport:
+    if courier.database is None:
+        raise ProviderUnavailable("push delivery needs the database (its subscriptions)")
+    return WebPushTransport(
+        dict(config.options),
+        dict(config.secrets),
+        database=courier.database,
+        timeout=courier.timeout,
+    )
+
+
+def _webhook(config: ProviderConfig, courier: Courier) -> Transport:
+    return WebhookTransport(dict(config.secrets), timeout=courier.timeout)
+
+
 def _whatsapp_cloud(config: ProviderConfig, courier: Courier) -> Transport:
     return WhatsAppCloudTransport(
         dict(config.options),
@@ -106,8 +137,24 @@ def _whatsapp_cloud(config: ProviderConfig, courier: Courier) -> Transport:
     )
 
 
+def _twilio(config: ProviderConfig, courier: Courier) -> Transport:
+    return TwilioTransport(
+        dict(config.options),
+        dict(config.secrets),
+        status_callback=f"{courier.public_url}/webhooks/twilio/{config.workspace_id}/status",
+        base_url=config.base_url,
+        timeout=courier.timeout,
+    )
+
+
 #: How each provider kind sends; a kind missing here keeps its messages queued.
-TRANSPORTS: dict[str, TransportFactory] = {"smtp": _smtp, "whatsapp_cloud": _whatsapp_cloud}
+TRANSPORTS: dict[str, TransportFactory] = {
+    "smtp": _smtp,
+    "whatsapp_cloud": _whatsapp_cloud,
+    "webpush": _webpush,
+    "webhook": _webhook,
+    "twilio": _twilio,
+}
 
 
 # -- outcomes ------------------------------------------------------------------------------
@@ -130,6 +177,7 @@ class Unavailable:
 class Failed:
     error: str
     bounce: bool = False
+    suppress: str | None = None  # the suppression list reason, if the address goes on it
 
 
 Outcome = Sent | Retry | Unavailable | Failed
@@ -151,6 +199,8 @@ class _Group:
 
 def deliver_due(database: Database, now: datetime, courier: Courier, *, limit: int = BATCH) -> int:
     """Send the messages due at ``now``; returns how many were claimed."""
+    if courier.database is None:
+        courier = replace(courier, database=database)
     with database.write() as session:
         groups, attempts = _claim(session, database, now, courier, limit)
     if not groups:
@@ -165,12 +215,13 @@ def deliver_due(database: Database, now: datetime, courier: Courier, *, limit: i
             failures[key].append(problem)
             continue
         config, factory = group.config, TRANSPORTS[group.config.provider]
+        pacer = courier.pacers.get(key, config.rate_per_second)  # shared by the connections
         chunks = [group.messages[i :: courier.connections] for i in range(courier.connections)]
         with ThreadPoolExecutor(
             max_workers=courier.connections, thread_name_prefix="jornada-send"
         ) as pool:
             jobs = [
-                pool.submit(_send_chunk, factory, config, courier, chunk, now)
+                pool.submit(_send_chunk, factory, config, courier, chunk, now, pacer)
                 for chunk in chunks
                 if chunk
             ]
@@ -186,28 +237,102 @@ def deliver_due(database: Database, now: datetime, courier: Courier, *, limit: i
 def _claim(
     session: Session, database: Database, now: datetime, courier: Courier, limit: int
 ) -> tuple[dict[tuple[str, str], _Group], dict[int, int]]:
-    """Lease due messages; a marketing message whose earlier lease lapsed fails instead."""
-    query = (
-        select(Message)
-        .where(
-            or_(Message.status == "queued", Message.status == "sending"),
-            Message.next_attempt_at <= now,
-        )
-        .order_by(Message.next_attempt_at, Message.id)
-        .limit(limit)
+    """Lease due messages, group by group within each provider's limits.
+
+    A marketing message whose earlier lease lapsed fails instead. Groups are
+    taken oldest first, so a large queue does not starve the others.
+    """
+    due = (
+        or_(Message.status == "queued", Message.status == "sending"),
+        Message.next_attempt_at <= now,
     )
-    if not database.is_sqlite:
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
-    locales = dict(
+    pending = session.execute(
+        select(Message.workspace_id, Message.channel)
+        .where(*due)
+        .group_by(Message.workspace_id, Message.channel)
+        .order_by(func.min(Message.next_attempt_at))
+    ).all()
+    zones = dict(
         session.execute(
-            select(Contact.id, Contact.locale).where(
-                Contact.id.in_(sorted({r.contact_id for r in rows}))
+            select(Workspace.id, Workspace.timezone).where(
+                Workspace.id.in_(sorted({w for w, _ in pending}))
             )
         ).all()
     )
     groups: dict[tuple[str, str], _Group] = {}
     attempts: dict[int, int] = {}
+    for workspace_id, channel in pending:
+        if limit <= 0:
+            break
+        key = (workspace_id, channel)
+        try:
+            group = _Group(get_provider(session, workspace_id, channel, keys=courier.keys), [])
+        except JornadaError as exc:  # e.g. secrets saved under another JORNADA_SECRET_KEY
+            group = _Group(None, [], exc.message)
+        cap = group.config.daily_cap if group.config is not None else None
+        day_start, next_day = day_bounds(now, zones.get(workspace_id, "UTC"))
+        used = _used_today(session, group.config, day_start, now) if cap is not None else 0
+        budget = claim_budget(
+            limit=limit,
+            daily_cap=cap,
+            used_today=used,
+            rate_per_second=group.config.rate_per_second if group.config is not None else None,
+        )
+        rows = _due_rows(session, database, key, due, budget) if budget > 0 else []
+        claimed = _lease(rows, group, attempts, now)
+        limit -= len(rows)
+        if group.messages:
+            groups[key] = group
+        if cap is not None and used + claimed >= cap:
+            session.flush()  # the leased rows are ``sending`` now: the rest are left
+            _defer_to(session, key, now, next_day, f"daily cap of {cap} reached")
+    if attempts:
+        _add_locales(session, groups)
+    return groups, attempts
+
+
+def _used_today(
+    session: Session, config: ProviderConfig | None, day_start: datetime, now: datetime
+) -> int:
+    """The group's messages sent through its provider since ``day_start``, or out with a worker."""
+    if config is None:
+        return 0
+    group = (Message.workspace_id == config.workspace_id, Message.channel == config.channel)
+    sent = session.scalar(
+        select(func.count()).where(
+            *group, Message.provider == config.provider, Message.sent_at >= day_start
+        )
+    )
+    sending = session.scalar(
+        select(func.count()).where(
+            *group, Message.status == "sending", Message.next_attempt_at > now
+        )
+    )
+    return int(sent or 0) + int(sending or 0)
+
+
+def _due_rows(
+    session: Session, database: Database, key: tuple[str, str], due: Any, budget: int
+) -> list[Message]:
+    """Up to ``budget`` of the group's due messages; transactional ones first (a cap hits
+    marketing before an order confirmation), then the oldest."""
+    query = (
+        select(Message)
+        .where(Message.workspace_id == key[0], Message.channel == key[1], *due)
+        .order_by(
+            case((Message.purpose == "transactional", 0), else_=1),
+            Message.next_attempt_at,
+            Message.id,
+        )
+        .limit(budget)
+    )
+    if not database.is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def _lease(rows: Sequence[Message], group: _Group, attempts: dict[int, int], now: datetime) -> int:
+    """Mark ``rows`` ``sending`` into ``group``; returns how many (lapsed marketing fails)."""
     for row in rows:
         if row.status == "sending" and row.purpose == "marketing":
             # the worker that held it died after (maybe) sending: at most once for marketing
@@ -217,15 +342,7 @@ def _claim(
         row.status, row.next_attempt_at = "sending", now + LEASE
         row.attempts += 1
         attempts[row.id] = row.attempts
-        key = (row.workspace_id, row.channel)
-        if key not in groups:
-            try:
-                groups[key] = _Group(
-                    get_provider(session, row.workspace_id, row.channel, keys=courier.keys), []
-                )
-            except JornadaError as exc:  # e.g. secrets saved under another JORNADA_SECRET_KEY
-                groups[key] = _Group(None, [], exc.message)
-        groups[key].messages.append(
+        group.messages.append(
             Outbound(
                 id=row.id,
                 workspace_id=row.workspace_id,
@@ -237,10 +354,36 @@ def _claim(
                 subject=row.subject,
                 body=row.body,
                 text=row.text_body,
-                locale=locales.get(row.contact_id),
+                locale=None,  # filled in by _add_locales
             )
         )
-    return groups, attempts
+    return len(group.messages)
+
+
+def _add_locales(session: Session, groups: Mapping[tuple[str, str], _Group]) -> None:
+    """Each claimed message's contact locale, with one query."""
+    ids = sorted({m.contact_id for g in groups.values() for m in g.messages})
+    query = select(Contact.id, Contact.locale).where(Contact.id.in_(ids))
+    locales: dict[str, str | None] = {row[0]: row[1] for row in session.execute(query)}
+    for group in groups.values():
+        group.messages[:] = [replace(m, locale=locales.get(m.contact_id)) for m in group.messages]
+
+
+def _defer_to(
+    session: Session, key: tuple[str, str], now: datetime, until: datetime, reason: str
+) -> None:
+    """The group's other due ``queued`` messages wait until ``until``; not an attempt."""
+    table = cast(Table, Message.__table__)
+    session.execute(
+        table.update()
+        .where(
+            table.c.workspace_id == key[0],
+            table.c.channel == key[1],
+            table.c.status == "queued",
+            table.c.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=until, error=reason[:500])
+    )
 
 
 def _send_chunk(
@@ -249,12 +392,18 @@ def _send_chunk(
     courier: Courier,
     chunk: Sequence[Outbound],
     now: datetime,
+    pacer: Pacer | None = None,
 ) -> tuple[dict[int, Outcome], list[str]]:
-    """One connection's share: outcomes by message id, and the provider errors met."""
+    """One connection's share: outcomes by message id, and the provider errors met.
+
+    With a ``pacer`` (the provider's rate limit) each send waits for its slot.
+    """
     outcomes: dict[int, Outcome] = {}
     transport = factory(config, courier)
     try:
         for index, message in enumerate(chunk):
+            if pacer is not None:
+                pacer.wait()
             try:
                 outcomes[message.id] = Sent(transport.send(message, now))
             except ProviderUnavailable as exc:
@@ -262,7 +411,7 @@ def _send_chunk(
                     outcomes[rest.id] = Unavailable(exc.message)
                 return outcomes, [exc.message]
             except PermanentDeliveryError as exc:
-                outcomes[message.id] = Failed(exc.message, exc.bounce)
+                outcomes[message.id] = Failed(exc.message, exc.bounce, exc.suppress)
             except TransientDeliveryError as exc:
                 outcomes[message.id] = Retry(exc.message)
             except Exception as exc:  # a bug must not stop the worker: retried, then failed
@@ -323,15 +472,17 @@ def _record(
                 change.update(
                     status="failed", failed_at=now, next_attempt_at=None, error=error[:500]
                 )
-                if isinstance(outcome, Failed) and outcome.bounce and message.to:
-                    suppress(
-                        session,
-                        message.workspace_id,
-                        message.channel,
-                        message.to,
-                        "hard_bounce",
-                        now,
-                    )
+                if isinstance(outcome, Failed) and message.to:
+                    reason = outcome.suppress or ("hard_bounce" if outcome.bounce else None)
+                    if reason is not None:  # the address goes on the suppression list
+                        suppress(
+                            session,
+                            message.workspace_id,
+                            message.channel,
+                            message.to,
+                            reason,
+                            now,
+                        )
             changes.append(change)
         _apply(session, changes)
 

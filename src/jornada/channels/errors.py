@@ -40,10 +40,17 @@ class ProviderUnavailable(TransientDeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """This message will never be accepted; ``bounce``: the address itself is rejected."""
+    """This message will never be accepted; ``bounce``: the address itself is rejected.
+
+    ``suppress``: the suppression list reason the address gets (``hard_bounce`` for a
+    bounce; ``stop`` when the provider says the recipient opted out).
+    """
 
     code = "delivery_permanent"
 
-    def __init__(self, message: str, *, bounce: bool = False, **data: Any) -> None:
+    def __init__(
+        self, message: str, *, bounce: bool = False, suppress: str | None = None, **data: Any
+    ) -> None:
         super().__init__(message, **data)
         self.bounce = bounce
+        self.suppress = suppress or ("hard_bounce" if bounce else None)

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from jornada.channels.models import Message, Suppression
 from jornada.channels.policy import (
-    DEFAULT_QUIET_HOURS,
+    DEFAULT_SENDING,
     SUPPRESSION_REASONS,
     WEEK,
     WHATSAPP_WINDOW,
     History,
     Recipient,
+    SendingSettings,
     Sent,
     address,
     normal_address,
@@ -83,7 +84,8 @@ class SendHistory:
     """The gate's :class:`History` for each contact of a batch of outbox items.
 
     ``flow_quiet``: quiet hours (start, end of the quiet period) set by flows,
-    keyed ``(workspace_id, flow key)``; other messages keep the default.
+    keyed ``(workspace_id, flow key)``; ``settings``: the workspaces' own gate
+    settings (read once for the batch); a workspace missing there has the defaults.
     """
 
     def __init__(
@@ -93,8 +95,10 @@ class SendHistory:
         contacts: Mapping[str, Contact],
         now: datetime,
         flow_quiet: Mapping[tuple[str, str], tuple[str, str]] | None = None,
+        settings: Mapping[str, SendingSettings] | None = None,
     ) -> None:
         self._flow_quiet = flow_quiet or {}
+        self._settings = settings or {}
         self._sent: dict[str, list[Sent]] = defaultdict(list)
         self._suppressed: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
         self._replied: dict[str, datetime] = {}
@@ -161,12 +165,16 @@ class SendHistory:
             whatsapp_replied_at=self._replied.get(item.contact_id),
         )
 
+    def settings(self, item: OutboxItem) -> SendingSettings:
+        """The gate settings of ``item``'s workspace."""
+        return self._settings.get(item.workspace_id, DEFAULT_SENDING)
+
     def quiet(self, item: OutboxItem) -> tuple[str, str]:
-        """The quiet hours for ``item``: its flow's, else the default."""
+        """The quiet hours for ``item``: its flow's, else its workspace's."""
         flow = item.payload.get("flow")
-        if isinstance(flow, str):
-            return self._flow_quiet.get((item.workspace_id, flow), DEFAULT_QUIET_HOURS)
-        return DEFAULT_QUIET_HOURS
+        if isinstance(flow, str) and (own := self._flow_quiet.get((item.workspace_id, flow))):
+            return own
+        return self.settings(item).quiet
 
     def record(self, item: OutboxItem, template: str, now: datetime) -> None:
         """A message of ``item`` went out now: later sends of the batch count it."""

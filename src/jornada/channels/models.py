@@ -40,6 +40,8 @@ class Message(WorkspaceScoped, Base):
     __table_args__ = (
         Index("ix_messages_contact", "workspace_id", "contact_id"),
         Index("ix_messages_due", "status", "next_attempt_at"),
+        # a provider's daily cap counts the group's messages sent since the day began
+        Index("ix_messages_sent", "workspace_id", "channel", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -57,7 +59,8 @@ class Message(WorkspaceScoped, Base):
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # one of MESSAGE_STATUSES
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    text_body: Mapped[str | None] = mapped_column(Text, default=None)  # e-mail text alternative
+    # e-mail: the text alternative; WhatsApp: buttons, list, audio or products as JSON
+    text_body: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     provider_message_id: Mapped[str | None] = mapped_column(String(255), default=None)
@@ -134,3 +137,21 @@ class IntegrationIncident(WorkspaceScoped, Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failures: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str] = mapped_column(String(500))
+
+
+class SendingSettingsRow(WorkspaceScoped, Base):
+    """A workspace's own settings of the sending gate; no row: ``policy.DEFAULT_SENDING``.
+
+    ``quiet_start``/``quiet_end``: the quiet period (``HH:MM``, the contact's time);
+    ``caps``: ``{channel: {"day": n, "week": n}}`` for every channel capped;
+    ``smart_window_seconds``: the smart-sending window.
+    """
+
+    __tablename__ = "sending_settings"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id"),)
+
+    quiet_start: Mapped[str] = mapped_column(String(5))
+    quiet_end: Mapped[str] = mapped_column(String(5))
+    caps: Mapped[dict[str, Any]] = mapped_column(Json)
+    smart_window_seconds: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -71,6 +71,25 @@ DEFAULT_CAPS: Mapping[str, Cap] = {
 
 
 @dataclass(frozen=True)
+class SendingSettings:
+    """A workspace's gate settings; a flow's own quiet hours win over ``quiet``.
+
+    ``quiet``: the quiet period (start, end) as ``HH:MM`` in the contact's time
+    zone (equal ends: none); ``caps``: the marketing frequency caps per channel
+    (a channel missing here has none); ``smart_window``: how long the same
+    marketing template is kept from reaching a contact again.
+    """
+
+    quiet: tuple[str, str] = DEFAULT_QUIET_HOURS
+    caps: Mapping[str, Cap] = field(default_factory=lambda: dict(DEFAULT_CAPS))
+    smart_window: timedelta = SMART_SENDING_WINDOW
+
+
+#: What a workspace that set nothing gets.
+DEFAULT_SENDING = SendingSettings()
+
+
+@dataclass(frozen=True)
 class Recipient:
     """What the gate needs to know about the contact.
 

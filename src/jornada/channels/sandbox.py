@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from jornada.channels.catalog import TemplateBook, template_for
 from jornada.channels.history import SendHistory, recipient
-from jornada.channels.policy import DEFAULT_QUIET_HOURS, NO_HISTORY, Allow, Defer, address, gate
+from jornada.channels.policy import DEFAULT_SENDING, NO_HISTORY, Allow, Defer, address, gate
 from jornada.channels.templates import Template, TemplateError, render
+from jornada.channels.webhook.request import webhook_request
 from jornada.contacts import Contact, recommended_for
 from jornada.contacts.queries import contact_view
+from jornada.errors import JornadaError
 from jornada.outbox import OutboxItem
 from jornada.workspaces import Workspace
 
@@ -37,6 +39,34 @@ def record_effect(
     done(item, now)
 
 
+def call_webhook(
+    item: OutboxItem,
+    contact: Contact,
+    shop: Workspace,
+    now: datetime,
+    out: list[dict[str, Any]],
+    providers: Mapping[tuple[str, str], str] | None = None,
+) -> None:
+    """A flow's webhook step: its request rendered and stored as a message to its URL.
+
+    Queued for delivery (signed POST) when the workspace set the ``webhook``
+    channel; else the sandbox's, stored and not sent. A bad URL or body fails the item.
+    """
+    try:
+        url, body = webhook_request(
+            item,
+            variables(item, contact, shop),
+            locale=contact.locale or "pt_BR",
+            timezone=contact.timezone,
+        )
+    except JornadaError as exc:  # a URL that is not http(s), a template that does not render
+        item.status, item.reason, item.processed_at = "failed", exc.message[:200], now
+        return
+    provider = (providers or {}).get((item.workspace_id, "webhook"))
+    _record(item, contact, now, body, out, provider=provider, to=url)
+    done(item, now)
+
+
 def _body(item: OutboxItem) -> str:
     payload: dict[str, Any] = item.payload
     if item.kind == "coupon":
@@ -48,7 +78,9 @@ def _body(item: OutboxItem) -> str:
 
 def uses_recommended(template: Template) -> bool:
     """Whether any part of ``template`` names ``recommended`` (only then is it computed)."""
-    parts = (template.subject, template.body, template.text)
+    parts = [template.subject, template.body, template.text]
+    if template.whatsapp is not None:  # a product list of recommendations
+        parts += [source for _, source in template.whatsapp.sources()]
     return any("recommended" in part for part in parts if part)
 
 
@@ -98,7 +130,8 @@ def send(
 
     ``templates``: the batch's templates, read once (else each send looks its template up).
     ``history``: what the gate knows of the batch's contacts (suppressions, messages
-    already sent, WhatsApp replies, flows' quiet hours); without it the gate sees no past.
+    already sent, WhatsApp replies, flows' quiet hours, the workspace's gate settings);
+    without it the gate sees no past and uses the default settings.
     ``providers``: ``(workspace, channel) → provider`` configured for the batch's
     workspaces; a message on such a channel is queued for delivery instead of kept here.
     """
@@ -109,15 +142,18 @@ def send(
         if templates is not None
         else template_for(session, item.workspace_id, template_id)
     )
+    settings = history.settings(item) if history is not None else DEFAULT_SENDING
     verdict = gate(
         channel,
         str(item.payload.get("purpose", "marketing")),
         recipient(contact),
         now,
-        history.quiet(item) if history is not None else DEFAULT_QUIET_HOURS,
+        history.quiet(item) if history is not None else settings.quiet,
         template=template_id,
         approved=template is not None and template.approved,
         history=history.of(item) if history is not None else NO_HISTORY,
+        caps=settings.caps,
+        smart_window=settings.smart_window,
     )
     if isinstance(verdict, Defer):
         item.due_at = verdict.until
@@ -153,7 +189,10 @@ def send(
         rendered.body,
         out,
         subject=rendered.subject,
-        text=rendered.text,
+        # WhatsApp's buttons, list, audio or products ride in the text column, as JSON
+        text=(
+            rendered.text if rendered.whatsapp is None else orjson.dumps(rendered.whatsapp).decode()
+        ),
         provider=(providers or {}).get((item.workspace_id, channel)),
     )
     if history is not None:
@@ -173,6 +212,7 @@ def _record(
     subject: str | None = None,
     text: str | None = None,
     provider: str | None = None,
+    to: str | None = None,
 ) -> None:
     """Add the message row to ``out``; the caller writes them all at once.
 
@@ -192,7 +232,7 @@ def _record(
                 item.payload.get("purpose", "marketing" if item.kind == "send" else "transactional")
             ),
             "provider": provider or "sandbox",
-            "to_address": _address(channel, contact),
+            "to_address": to if to is not None else _address(channel, contact),
             "subject": subject,
             "body": body,
             "text_body": text,

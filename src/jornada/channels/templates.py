@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from html import unescape
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
@@ -60,6 +60,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing as jinja_missing
 
 from jornada.errors import InvalidInput, JornadaError
+
+if TYPE_CHECKING:
+    from jornada.channels.whatsapp.parts import WhatsAppParts
 
 __all__ = [
     "CHANNELS",
@@ -142,11 +145,13 @@ class Template:
     id: str
     channel: str  # email | sms | whatsapp | push | voice | webhook
     body: str  # Jinja source; for email the HTML body
-    subject: str | None = None  # email only
+    subject: str | None = None  # email; push: the notification's title
     text: str | None = None  # email plain-text alternative (derived from HTML if None)
     approved: bool = (
         False  # WhatsApp: registered with Meta, so it may go outside the 24-hour window
     )
+    # WhatsApp: reply buttons, a list, an audio or products (channels/whatsapp/parts.py)
+    whatsapp: WhatsAppParts | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -156,8 +161,16 @@ class Template:
                 f"channel must be one of {', '.join(CHANNELS)}, not {self.channel!r}",
                 field="channel",
             )
+        if self.whatsapp is not None and self.channel != "whatsapp":
+            raise InvalidInput(
+                f"only WhatsApp templates have {self.whatsapp.kind.replace('_', ' ')};"
+                f" this one is for {self.channel}",
+                field=self.whatsapp.kind,
+            )
         if self.channel != "email":
             for name in ("subject", "text"):
+                if name == "subject" and self.channel == "push":
+                    continue  # a push notification's title
                 if getattr(self, name) is not None:
                     raise InvalidInput(
                         f"only email templates have a {name}; this one is for {self.channel}",
@@ -173,6 +186,7 @@ class Rendered:
     body: str
     text: str | None
     missing: tuple[str, ...]  # dotted names that fell back or rendered empty
+    whatsapp: dict[str, Any] | None = None  # WhatsApp: the parts rendered (WhatsAppParts.render)
 
 
 # -- the state of the render in progress ----------------------------------------------
@@ -756,9 +770,32 @@ def render(
             text = _render_part(template, "text", template.text, roots)
         elif template.channel == "email":
             text = _html_to_text(body)
+        whatsapp = None
+        if template.whatsapp is not None:
+            whatsapp = _render_whatsapp(template, template.whatsapp, body, roots)
     finally:
         _STATE.reset(token)
-    return Rendered(subject=subject, body=body, text=text, missing=tuple(state.missing))
+    return Rendered(
+        subject=subject, body=body, text=text, missing=tuple(state.missing), whatsapp=whatsapp
+    )
+
+
+def _render_whatsapp(
+    template: Template, parts: WhatsAppParts, body: str, roots: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The template's WhatsApp parts for this recipient; a broken limit names its field."""
+    try:
+        return parts.render(
+            lambda field, source: _render_part(template, field, source, roots), body
+        )
+    except TemplateError:
+        raise
+    except InvalidInput as exc:
+        raise TemplateError(
+            f"template {template.id!r} {exc.field}: {exc.message}",
+            field=exc.field,
+            template=template.id,
+        ) from None
 
 
 def lint(

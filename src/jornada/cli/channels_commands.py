@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -16,7 +17,9 @@ from jornada.channels.providers import (
     unset_provider,
 )
 from jornada.channels.templates import CHANNELS
+from jornada.channels.webhook.keys import set_up_webhook
 from jornada.cli.commands import Context, console, main, pass_context
+from jornada.cli.provider_limits import LimitedGroup
 from jornada.clock import SystemClock
 from jornada.errors import NotFound
 
@@ -30,7 +33,7 @@ def channels() -> None:
     """Providers per channel; a channel without one runs in the sandbox (stored, not sent)."""
 
 
-@channels.group("set")
+@channels.group("set", cls=LimitedGroup)
 def channels_set() -> None:
     """Set a channel's provider (the secrets are stored encrypted)."""
 
@@ -95,6 +98,7 @@ def channels_set_email(
 @click.option("--business-account-id", default=None, help="WhatsApp Business Account id")
 @click.option("--api-version", default=None, help="Graph API version  [default: v21.0]")
 @click.option("--language", default=None, help="language of the approved templates [pt_BR]")
+@click.option("--catalog-id", default=None, help="Meta commerce catalog of product messages")
 @click.option("--access-token", default=None, help="token that sends (kept if omitted)")
 @click.option("--app-secret", default=None, help="signs the webhook's POSTs (kept if omitted)")
 @click.option("--verify-token", default=None, help="webhook handshake token (kept if omitted)")
@@ -107,6 +111,7 @@ def channels_set_whatsapp(
     business_account_id: str | None,
     api_version: str | None,
     language: str | None,
+    catalog_id: str | None,
     access_token: str | None,
     app_secret: str | None,
     verify_token: str | None,
@@ -119,6 +124,7 @@ def channels_set_whatsapp(
         "business_account_id": business_account_id,
         "api_version": api_version,
         "language": language,
+        "catalog_id": catalog_id,
     }
     secrets = {
         "access_token": access_token,
@@ -140,6 +146,111 @@ def channels_set_whatsapp(
         console.print(
             f"webhook: {ctx.settings.public_url.rstrip('/')}/webhooks/whatsapp/{target.id}"
         )
+
+
+def _twilio_options(command: Any) -> Any:
+    """The options ``channels set sms`` and ``channels set voice`` share."""
+    for option in reversed(
+        [
+            click.option("--workspace", "workspace_name", required=True),
+            click.option("--account-sid", required=True, help="Twilio Account SID (AC…)"),
+            click.option("--auth-token", default=None, help="Auth Token (kept if omitted)"),
+            click.option("--base-url", default=None, help="API base URL [api.twilio.com]"),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _set_twilio(
+    ctx: Context,
+    channel: str,
+    workspace_name: str,
+    options: dict[str, str | None],
+    auth_token: str | None,
+    base_url: str | None,
+) -> None:
+    target = ctx.workspace(workspace_name)
+    with ctx.database.write() as session:
+        config = set_provider(
+            session,
+            target.id,
+            channel,
+            provider="twilio",
+            options={k: v for k, v in options.items() if v is not None},
+            secrets={"auth_token": auth_token} if auth_token is not None else {},
+            base_url=base_url,
+            now=SystemClock().now(),
+            keys=_keys(ctx),
+        )
+        console.print(f"{channel}: {config.view()['summary']}")
+    hooks = f"{ctx.settings.public_url.rstrip('/')}/webhooks/twilio/{target.id}"
+    console.print(f"status callbacks: {hooks}/status")
+    if channel == "sms":
+        console.print(f"incoming SMS (the number's messaging webhook, POST): {hooks}/sms")
+
+
+@channels_set.command("sms")
+@_twilio_options
+@click.option("--from", "sender", default=None, help="sending number, E.164 (+5511…)")
+@click.option("--messaging-service-sid", default=None, help="Messaging Service (MG…) to send from")
+@pass_context
+def channels_set_sms(
+    ctx: Context,
+    workspace_name: str,
+    account_sid: str,
+    auth_token: str | None,
+    base_url: str | None,
+    sender: str | None,
+    messaging_service_sid: str | None,
+) -> None:
+    """Send the workspace's SMS through Twilio's Messages API."""
+    options = {
+        "account_sid": account_sid,
+        "from": sender,
+        "messaging_service_sid": messaging_service_sid,
+    }
+    _set_twilio(ctx, "sms", workspace_name, options, auth_token, base_url)
+
+
+@channels_set.command("voice")
+@_twilio_options
+@click.option("--from", "sender", required=True, help="calling number, E.164 (+5511…)")
+@click.option("--language", default=None, help="language <Say> speaks  [default: pt-BR]")
+@click.option("--voice", default=None, help="text-to-speech voice, e.g. Polly.Camila")
+@pass_context
+def channels_set_voice(
+    ctx: Context,
+    workspace_name: str,
+    account_sid: str,
+    auth_token: str | None,
+    base_url: str | None,
+    sender: str,
+    language: str | None,
+    voice: str | None,
+) -> None:
+    """Call with the workspace's voice messages through Twilio's Calls API (TwiML <Say>/<Play>)."""
+    options = {"account_sid": account_sid, "from": sender, "language": language, "voice": voice}
+    _set_twilio(ctx, "voice", workspace_name, options, auth_token, base_url)
+
+
+@channels_set.command("webhook")
+@click.option("--workspace", "workspace_name", required=True)
+@click.option("--rotate-secret", is_flag=True, help="replace the signing secret with a new one")
+@pass_context
+def channels_set_webhook(ctx: Context, workspace_name: str, rotate_secret: bool) -> None:
+    """Call flows' webhook steps for real, signed with the workspace's secret (printed once)."""
+    target = ctx.workspace(workspace_name)
+    with ctx.database.write() as session:
+        config, secret = set_up_webhook(
+            session, target.id, rotate=rotate_secret, now=SystemClock().now(), keys=_keys(ctx)
+        )
+        console.print(f"webhook: {config.view()['summary']}")
+    if secret is None:
+        console.print("signing secret kept (--rotate-secret makes a new one)")
+        return
+    console.print("signing secret (shown once; receivers check X-Jornada-Signature with it):")
+    click.echo(secret)
 
 
 @channels.command("list")

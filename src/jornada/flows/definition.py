@@ -314,8 +314,14 @@ class Coupon(_Strict):
 
 
 class Webhook(_Strict):
-    url: str
-    body: dict[str, Any] = Field(default_factory=dict)
+    url: str = Field(
+        pattern=r"^https?://[^\s/?#]+\S*$",
+        max_length=320,
+        description="http(s) URL the step POSTs to (signed; see docs/channels.md)",
+    )
+    body: dict[str, Any] = Field(
+        default_factory=dict, description="JSON; its strings are templates (contact, trigger…)"
+    )
 
 
 class Notify(_Strict):

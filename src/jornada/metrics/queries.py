@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from jornada.channels.models import Message
@@ -18,6 +18,10 @@ from jornada.metrics.uplift import uplift
 from jornada.outbox import OutboxItem
 
 DEFAULT_WINDOW = AttributionWindow()
+MAX_REASONS = 10  # the most frequent reasons not to send shown per step
+#: A message handed to its provider but not (yet) sent: the step counts it under this status.
+_NOT_SENT = ("queued", "sending", "failed", "bounced")
+_Step = tuple[str | None, str | None]  # (step id, channel)
 
 
 def flows_overview(session: Session, workspace_id: str) -> list[dict[str, Any]]:
@@ -43,6 +47,64 @@ def flows_overview(session: Session, workspace_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _step_counts(
+    session: Session, workspace_id: str, key: str
+) -> tuple[dict[_Step, Counter[str]], dict[_Step, Counter[str]]]:
+    """Per (step, channel): sends by status, and why messages were not sent.
+
+    An outbox item is ``pending`` (``deferred`` when the gate put it off),
+    ``suppressed`` or ``failed``; a done one counts as its message: ``sent``
+    (or further), else ``queued``/``sending``/``failed``/``bounced`` at the provider.
+    Reasons: the gate's (suppressed, deferred), a broken template, and the
+    provider's or the delivery's (``daily cap of 2 reached``) for messages not sent.
+    """
+    flow = (
+        OutboxItem.workspace_id == workspace_id,
+        FlowRun.flow_key == key,
+        OutboxItem.kind == "send",
+    )
+    steps: dict[_Step, Counter[str]] = defaultdict(Counter)
+    reasons: dict[_Step, Counter[str]] = defaultdict(Counter)
+    deferred = and_(OutboxItem.status == "pending", OutboxItem.reason.is_not(None))
+    for step_id, channel, status, is_deferred, message_status, n in session.execute(
+        select(
+            OutboxItem.step_id,
+            OutboxItem.channel,
+            OutboxItem.status,
+            deferred,
+            Message.status,
+            func.count(),
+        )
+        .join(FlowRun, FlowRun.id == OutboxItem.run_id)
+        .outerjoin(Message, Message.outbox_id == OutboxItem.id)
+        .where(*flow)
+        .group_by(
+            OutboxItem.step_id, OutboxItem.channel, OutboxItem.status, deferred, Message.status
+        )
+    ):
+        if status == "done":
+            status = message_status if message_status in _NOT_SENT else "sent"
+        elif is_deferred:
+            status = "deferred"
+        steps[(step_id, channel)][status] += n
+    for step_id, channel, reason, n in session.execute(
+        select(OutboxItem.step_id, OutboxItem.channel, OutboxItem.reason, func.count())
+        .join(FlowRun, FlowRun.id == OutboxItem.run_id)
+        .where(*flow, OutboxItem.status != "done", OutboxItem.reason.is_not(None))
+        .group_by(OutboxItem.step_id, OutboxItem.channel, OutboxItem.reason)
+    ):
+        reasons[(step_id, channel)][reason or ""] += n
+    for step_id, channel, error, n in session.execute(
+        select(OutboxItem.step_id, OutboxItem.channel, Message.error, func.count())
+        .join(FlowRun, FlowRun.id == OutboxItem.run_id)
+        .join(Message, Message.outbox_id == OutboxItem.id)
+        .where(*flow, Message.status.in_(_NOT_SENT), Message.error.is_not(None))
+        .group_by(OutboxItem.step_id, OutboxItem.channel, Message.error)
+    ):
+        reasons[(step_id, channel)][error or ""] += n
+    return steps, reasons
+
+
 def flow_stats(
     session: Session, workspace_id: str, key: str, window: AttributionWindow = DEFAULT_WINDOW
 ) -> dict[str, Any]:
@@ -59,18 +121,7 @@ def flow_stats(
     control = [r for r in runs if r.holdout]
     exited: Counter[str] = Counter(r.end_reason or "" for r in runs if r.status == "exited")
     converted = [r for r in treated if r.status == "converted"]
-    steps: dict[tuple[str | None, str | None], Counter[str]] = defaultdict(Counter)
-    for step_id, channel, status, n in session.execute(
-        select(OutboxItem.step_id, OutboxItem.channel, OutboxItem.status, func.count())
-        .join(FlowRun, FlowRun.id == OutboxItem.run_id)
-        .where(
-            OutboxItem.workspace_id == workspace_id,
-            FlowRun.flow_key == key,
-            OutboxItem.kind == "send",
-        )
-        .group_by(OutboxItem.step_id, OutboxItem.channel, OutboxItem.status)
-    ):
-        steps[(step_id, channel)][{"done": "sent"}.get(status, status)] += n
+    steps, reasons = _step_counts(session, workspace_id, key)
     # attribution: orders after a delivery, open or click of this flow's messages
     contact_ids = sorted({r.contact_id for r in treated})
     touches: list[Touch] = []
@@ -124,7 +175,16 @@ def flow_stats(
         "converted": len(converted),
         "exited": dict(sorted(exited.items())),
         "steps": [
-            {"step": step, "channel": channel, **dict(sorted(c.items()))}
+            {
+                "step": step,
+                "channel": channel,
+                **dict(sorted(c.items())),
+                **(
+                    {"reasons": dict(reasons[(step, channel)].most_common(MAX_REASONS))}
+                    if reasons[(step, channel)]
+                    else {}
+                ),
+            }
             for (step, channel), c in sorted(
                 steps.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or "")
             )

@@ -9,6 +9,7 @@ import jornada.audience.models
 import jornada.audience.predict.models
 import jornada.audience.scoring.tables
 import jornada.channels.models
+import jornada.channels.push.models
 import jornada.contacts.models
 import jornada.crm.models
 import jornada.events.models

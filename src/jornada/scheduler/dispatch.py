@@ -15,7 +15,8 @@ from jornada.channels.history import SendHistory
 from jornada.channels.models import Message
 from jornada.channels.policy import INTRUSIVE
 from jornada.channels.providers import configured
-from jornada.channels.sandbox import done, record_effect, send
+from jornada.channels.sandbox import call_webhook, done, record_effect, send
+from jornada.channels.sending import sending_settings_for
 from jornada.contacts import Contact
 from jornada.crm.actions import create_task
 from jornada.flows import CATALOG
@@ -36,7 +37,14 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
         )
     }
     templates = TemplateBook(session, shops)
-    history = SendHistory(session, items, contacts, now, _flow_quiet_hours(session, items))
+    history = SendHistory(
+        session,
+        items,
+        contacts,
+        now,
+        _flow_quiet_hours(session, items),
+        sending_settings_for(session, shops),  # the workspaces' gate settings, once per batch
+    )
     providers = configured(session, shops)
     out: list[dict[str, Any]] = []
     with session.no_autoflush:  # one flush at the end writes every item's status in bulk
@@ -59,6 +67,8 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
                 session.flush()  # round-robin counts the tasks made earlier in this batch
                 create_task(session, item, contact, now)
                 done(item, now)
+            elif item.kind == "webhook":
+                call_webhook(item, contact, shops[item.workspace_id], now, out, providers)
             else:
                 record_effect(item, contact, now, out)
     if out:

@@ -24,6 +24,10 @@ from jornada.config import load_settings
 from jornada.errors import InvalidInput
 
 MASK = "********"
+#: Options every provider kind takes, checked here rather than by each kind: what the
+#: provider accepts (messages per second; messages per day of the workspace's time zone).
+LIMITS = ("rate_per_second", "daily_cap")
+MAX_RATE, MAX_DAILY_CAP = 10_000.0, 100_000_000
 
 
 @dataclass(frozen=True)
@@ -41,18 +45,66 @@ class ProviderConfig:
     def __repr__(self) -> str:  # a config printed by accident shows no secret
         return f"ProviderConfig({self.workspace_id!r}, {self.channel!r}, {self.provider!r})"
 
+    @property
+    def rate_per_second(self) -> float | None:
+        """Messages per second the provider accepts; None: no limit."""
+        value = self.options.get("rate_per_second")
+        return float(value) if value is not None else None
+
+    @property
+    def daily_cap(self) -> int | None:
+        """Messages per day (the workspace's day) the provider accepts; None: no cap."""
+        value = self.options.get("daily_cap")
+        return int(value) if value is not None else None
+
     def view(self) -> dict[str, Any]:
         """What the CLI and the API show: options, which secrets are set (masked), a summary."""
         kind = KINDS.get(self.provider)
+        summary = None
+        if kind:
+            own = {k: v for k, v in self.options.items() if k not in LIMITS}
+            summary = kind.describe(own, dict(self.secrets)) + describe_limits(self.options)
         return {
             "channel": self.channel,
             "provider": self.provider,
             "base_url": self.base_url,
             "options": dict(self.options),
             "secrets": dict.fromkeys(sorted(self.secrets), MASK),
-            "summary": kind.describe(dict(self.options), dict(self.secrets)) if kind else None,
+            "summary": summary,
             "updated_at": self.updated_at,
         }
+
+
+def describe_limits(options: Mapping[str, Any]) -> str:
+    """``", at most 10/s, 1000 a day"``, or nothing without limits."""
+    parts = []
+    if options.get("rate_per_second") is not None:
+        parts.append(f"at most {options['rate_per_second']:g}/s")
+    if options.get("daily_cap") is not None:
+        parts.append(f"{options['daily_cap']} a day")
+    return f", {', '.join(parts)}" if parts else ""
+
+
+def validate_limits(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked ``rate_per_second`` and ``daily_cap`` of ``options`` (the ones set)."""
+    clean: dict[str, Any] = {}
+    rate = options.get("rate_per_second")
+    if rate is not None:
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= MAX_RATE:
+            raise InvalidInput(
+                f"rate_per_second must be a number above 0 and at most {MAX_RATE:g}, not {rate!r}",
+                field="options.rate_per_second",
+            )
+        clean["rate_per_second"] = float(rate)
+    cap = options.get("daily_cap")
+    if cap is not None:
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 0 < cap <= MAX_DAILY_CAP:
+            raise InvalidInput(
+                f"daily_cap must be a whole number from 1 to {MAX_DAILY_CAP}, not {cap!r}",
+                field="options.daily_cap",
+            )
+        clean["daily_cap"] = cap
+    return clean
 
 
 def _keys(session: Session, keys: Keyring | None) -> Keyring:
@@ -144,9 +196,12 @@ def set_provider(
     row = session.get(ChannelProvider, {"workspace_id": workspace_id, "channel": channel})
     stored = keyring.decrypt(row.secrets) if row is not None and row.provider == kind.name else {}
     merged = {**stored, **(secrets or {})}
+    limits = validate_limits(options)
     clean_options, clean_secrets = kind.validate(
-        dict(options), {k: v for k, v in merged.items() if v is not None}
+        {k: v for k, v in options.items() if k not in LIMITS},
+        {k: v for k, v in merged.items() if v is not None},
     )
+    clean_options = {**clean_options, **limits}
     if base_url is not None:
         if not kind.http:
             raise InvalidInput(f"{kind.name} does not speak HTTP: no base URL", field="base_url")
@@ -166,6 +221,27 @@ def set_provider(
     row.updated_at = now
     session.flush()
     return _config(row, keyring)
+
+
+def set_limits(
+    session: Session,
+    workspace_id: str,
+    channel: str,
+    *,
+    rate_per_second: float | None,
+    daily_cap: int | None,
+    now: datetime,
+    keys: Keyring | None = None,
+) -> ProviderConfig:
+    """Set (or, with None, remove) the provider's rate limit and daily cap; other options kept."""
+    limits = validate_limits({"rate_per_second": rate_per_second, "daily_cap": daily_cap})
+    row = session.get(ChannelProvider, {"workspace_id": workspace_id, "channel": channel})
+    if row is None:
+        raise InvalidInput(f"no provider is set for {channel}", field="channel")
+    row.options = {**{k: v for k, v in row.options.items() if k not in LIMITS}, **limits}
+    row.updated_at = now
+    session.flush()
+    return _config(row, _keys(session, keys))
 
 
 def unset_provider(session: Session, workspace_id: str, channel: str) -> bool:
