@@ -217,7 +217,7 @@ def evaluate(
     events = _events(conn, bulk, workspace_id, segments, ids)
     current = _members(conn, bulk, workspace_id, keys, ids)
     changes: list[Change] = []
-    rechecks: list[tuple[Any, ...]] = []
+    rechecks: dict[tuple[str, str], datetime] = {}
     for segment in segments:
         holds = segment.predicate
         for contact_id in ids:
@@ -228,7 +228,7 @@ def evaluate(
                 changes.append(Change(contact_id, segment.key, segment.name, inside, now))
             due = next_change(segment.condition, contact, now, history)
             if due is not None:
-                rechecks.append((workspace_id, segment.key, contact_id, bulk.time(due)))
+                rechecks[(segment.key, contact_id)] = due
     _write(conn, bulk, workspace_id, keys, ids, changes, rechecks)
     return changes
 
@@ -270,18 +270,48 @@ class _Seen:
 def _members(
     conn: Any, bulk: Bulk, workspace_id: str, keys: set[str], ids: Sequence[str]
 ) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
+    """(segment, contact) pairs stored as members, by primary key (segment key, then contact)."""
+    return {
+        (key, contact_id)
+        for key, contact_id, _ in _rows(
+            conn, bulk, workspace_id, "segment_members", "entered_at", keys, ids
+        )
+    }
+
+
+def _rechecks(
+    conn: Any, bulk: Bulk, workspace_id: str, keys: set[str], ids: Sequence[str]
+) -> dict[tuple[str, str], datetime | None]:
+    """The re-checks stored for these contacts and segments, when each is due."""
+    return {
+        (key, contact_id): bulk.read_time(due)
+        for key, contact_id, due in _rows(
+            conn, bulk, workspace_id, "segment_rechecks", "due_at", keys, ids
+        )
+    }
+
+
+def _rows(
+    conn: Any,
+    bulk: Bulk,
+    workspace_id: str,
+    table: str,
+    column: str,
+    keys: set[str],
+    ids: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), 500):
-        rows = bulk.select_in(
+        rows += bulk.select_in(
             conn,
-            "segment_members",
-            ("segment_key", "contact_id"),
+            table,
+            ("segment_key", "contact_id", column),
             workspace_id,
             "contact_id",
             ids[start : start + 500],
+            also=("segment_key", sorted(keys)),
         )
-        found.update((key, contact_id) for key, contact_id in rows if key in keys)
-    return found
+    return rows
 
 
 def _write(
@@ -291,7 +321,7 @@ def _write(
     keys: set[str],
     ids: Sequence[str],
     changes: Sequence[Change],
-    rechecks: list[tuple[Any, ...]],
+    rechecks: Mapping[tuple[str, str], datetime],
 ) -> None:
     bulk.insert(
         conn,
@@ -305,19 +335,27 @@ def _write(
         ("workspace_id", "segment_key", "contact_id"),
         [(workspace_id, c.key, c.contact_id) for c in changes if not c.entered],
     )
-    # evaluated now: their old re-checks are spent
+    # evaluated now: a stored re-check stays only where the next moment is still the same
+    stored = _rechecks(conn, bulk, workspace_id, keys, ids)
     bulk.delete(
         conn,
         "segment_rechecks",
         ("workspace_id", "segment_key", "contact_id"),
-        [(workspace_id, key, contact_id) for key in sorted(keys) for contact_id in ids],
+        [(workspace_id, *pair) for pair in sorted(stored.keys() - rechecks.keys())],
     )
-    bulk.insert(
-        conn,
-        "segment_rechecks",
-        ("workspace_id", "segment_key", "contact_id", "due_at"),
-        rechecks,
-    )
+    moved = [
+        (workspace_id, *pair, bulk.time(due))
+        for pair, due in sorted(rechecks.items())
+        if stored.get(pair) != due
+    ]
+    if moved:
+        conn.exec_driver_sql(
+            "INSERT INTO segment_rechecks (workspace_id, segment_key, contact_id, due_at) "
+            f"VALUES ({bulk.mark}, {bulk.mark}, {bulk.mark}, {bulk.mark}) "
+            "ON CONFLICT (workspace_id, segment_key, contact_id) "
+            "DO UPDATE SET due_at = excluded.due_at",
+            moved,
+        )
 
 
 # -- which segments, cached -------------------------------------------------------------------

@@ -145,12 +145,19 @@ def find_segment(session: Session, workspace_id: str, key: str) -> SegmentDefini
 
 
 def save_custom_segment(
-    session: Session, workspace_id: str, document: Mapping[str, Any], *, now: datetime
+    session: Session,
+    workspace_id: str,
+    document: Mapping[str, Any],
+    *,
+    now: datetime,
+    fill: bool = True,
 ) -> SavedSegment:
     """Validate and store ``document`` as the next version of the workspace's segment.
 
     Every contact is then due for a re-check of it, and of the segments that refer
     to it: the scheduler fills the stored members (see :func:`membership.recheck_everyone`).
+    ``fill=False`` leaves that to each contact's next event (a benchmark that times
+    only the per-event work).
     """
     saved = save_segment(
         session,
@@ -160,9 +167,10 @@ def save_custom_segment(
         reserved=is_builtin,
         lookup=_lookup(session, workspace_id),
     )
-    membership.recheck_everyone(
-        session, workspace_id, _referring(session, workspace_id, saved.definition.key), now
-    )
+    if fill:
+        membership.recheck_everyone(
+            session, workspace_id, _referring(session, workspace_id, saved.definition.key), now
+        )
     return saved
 
 
