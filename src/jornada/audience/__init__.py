@@ -27,6 +27,7 @@ from jornada.audience.queries import (
     stored_members,
 )
 from jornada.audience.rfm import CELLS, RFM, rfm_for_contact, rfm_table
+from jornada.audience.rfm_live import keep_rfm_current
 from jornada.audience.scoring import (
     ScoringModelError,
     active_model,
@@ -71,6 +72,7 @@ __all__ = [
     "find_segment",
     "install_model",
     "is_builtin",
+    "keep_rfm_current",
     "keep_segments_current",
     "load_definition",
     "model_versions",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, PrimaryKeyConstraint, String, Text
+from sqlalchemy import BigInteger, Index, Integer, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jornada.db import Base, Json, UTCDateTime, WorkspaceScoped
@@ -49,3 +49,27 @@ class SegmentRecheck(WorkspaceScoped, Base):
     segment_key: Mapped[str] = mapped_column(String(64))
     contact_id: Mapped[str] = mapped_column(String(26))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RfmValue(WorkspaceScoped, Base):
+    """How many customers have one value of one RFM dimension (``r``: last order in µs since
+    the epoch, ``f``: orders, ``m``: cents spent); the quintile bounds move along these."""
+
+    __tablename__ = "rfm_values"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id", "dimension", "value"),)
+
+    dimension: Mapped[str] = mapped_column(String(1))
+    value: Mapped[int] = mapped_column(BigInteger)
+    customers: Mapped[int] = mapped_column(Integer)
+
+
+class RfmBounds(WorkspaceScoped, Base):
+    """A workspace's RFM quintile bounds as of its last batch, each with how many customers
+    rank strictly below it (what lets the next batch move it without a full scan)."""
+
+    __tablename__ = "rfm_bounds"
+    __table_args__ = (PrimaryKeyConstraint("workspace_id"),)
+
+    customers: Mapped[int] = mapped_column(Integer)
+    bounds: Mapped[dict[str, Any]] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

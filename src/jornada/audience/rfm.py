@@ -21,35 +21,29 @@ made of ``last_order_at`` / ``orders_count`` / ``total_spent`` ranges, which the
 segment compiler turns into SQL and a predicate like any other segment.
 
 Cells come from R and FM = ``(F + M) // 2`` (:data:`CELLS`; the table is also in
-docs/segments.md).
+docs/segments.md). The bounds are kept current as orders arrive by
+:mod:`jornada.audience.rfm_live`; :func:`rfm_table` always ranks in full.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jornada.audience.definition import SegmentDefinition
+from jornada.audience.quintiles import Boundaries, lower_bounds, quintile
+from jornada.audience.rfm_live import Customer, customers_of, stored_boundaries
 from jornada.contacts import Contact
 from jornada.contacts.state import cents_str
 from jornada.errors import NotFound
 
 RFM_PREFIX = "rfm-"
 CACHE_SECONDS = 60.0  # how long a workspace's boundaries are reused by rfm_for_contact / cells
-
-
-class _Ordered(Protocol):
-    def __lt__(self, other: Any, /) -> bool: ...
-
-
-T = TypeVar("T", bound=_Ordered)
 
 
 @dataclass(frozen=True)
@@ -96,46 +90,6 @@ def fm_score(f: int, m: int) -> int:
     return (f + m) // 2
 
 
-# -- quintiles, pure -------------------------------------------------------------------------
-def lower_bounds(values: Sequence[T]) -> tuple[T | None, ...]:
-    """The smallest value in each of quintiles 2..5 of ascending ``values``; None if it is empty.
-
-    A value ``v`` is in quintile ``q`` or above when at least ``ceil((q - 1) * n / 5)``
-    values are strictly below it, so the bound is the first value greater than the
-    one at that index minus one.
-    """
-    n = len(values)
-    bounds: list[T | None] = []
-    for q in range(2, 6):
-        need = -(-(q - 1) * n // 5)  # ceil((q - 1) * n / 5)
-        if need == 0:  # only when n == 0
-            bounds.append(None)
-            continue
-        index = bisect_right(values, values[need - 1])
-        bounds.append(values[index] if index < n else None)
-    return tuple(bounds)
-
-
-def quintile(value: T, bounds: Sequence[T | None]) -> int:
-    """1 plus the number of bounds ``value`` reaches (empty quintiles are never reached)."""
-    reached = 1
-    for bound in bounds:
-        if bound is None or value < bound:
-            break
-        reached += 1
-    return reached
-
-
-@dataclass(frozen=True)
-class Boundaries:
-    """A workspace's quintile bounds: each tuple holds the lower bounds of quintiles 2..5."""
-
-    customers: int
-    recency: tuple[datetime | None, ...]
-    frequency: tuple[int | None, ...]
-    monetary: tuple[int | None, ...]
-
-
 @dataclass(frozen=True)
 class RFM:
     """One customer's quintiles and cell (``cell`` is the cell key, e.g. ``champions``)."""
@@ -170,25 +124,7 @@ def place(
 
 
 # -- the database ----------------------------------------------------------------------------
-_Customer = tuple[str, datetime, int, int]
-
-
-def _customers(session: Session, workspace_id: str) -> list[_Customer]:
-    """One query: id, last order, orders and spend of every customer of the workspace."""
-    rows = session.execute(
-        select(
-            Contact.id, Contact.last_order_at, Contact.orders_count, Contact.total_spent_cents
-        ).where(
-            Contact.workspace_id == workspace_id,
-            Contact.merged_into_id.is_(None),
-            Contact.orders_count >= 1,
-            Contact.last_order_at.is_not(None),
-        )
-    )
-    return [(i, at, n, cents) for i, at, n, cents in rows if at is not None]
-
-
-def _boundaries(customers: list[_Customer]) -> Boundaries:
+def _boundaries(customers: list[Customer]) -> Boundaries:
     return Boundaries(
         customers=len(customers),
         recency=lower_bounds(sorted(c[1] for c in customers)),
@@ -207,12 +143,19 @@ def _cache_key(session: Session, workspace_id: str) -> tuple[str, str]:
 def rfm_boundaries(
     session: Session, workspace_id: str, *, max_age: float = CACHE_SECONDS
 ) -> Boundaries:
-    """The workspace's quintile bounds, reused for ``max_age`` seconds (0 recomputes)."""
+    """The workspace's quintile bounds as its last batch left them (see :mod:`.rfm_live`).
+
+    A workspace that never had an order since they are kept gets a full computation,
+    reused for ``max_age`` seconds (0 recomputes).
+    """
+    stored = stored_boundaries(session, workspace_id)
+    if stored is not None:
+        return stored
     key = _cache_key(session, workspace_id)
     cached = _cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < max_age:
         return cached[1]
-    bounds = _boundaries(_customers(session, workspace_id))
+    bounds = _boundaries(customers_of(session, workspace_id))
     _cache[key] = (time.monotonic(), bounds)
     return bounds
 
@@ -224,7 +167,7 @@ def clear_cache() -> None:
 
 def rfm_table(session: Session, workspace_id: str, now: datetime) -> list[RFMRow]:
     """Every customer of the workspace with its RFM, by contact id; always computed afresh."""
-    customers = _customers(session, workspace_id)
+    customers = customers_of(session, workspace_id)
     bounds = _boundaries(customers)
     _cache[_cache_key(session, workspace_id)] = (time.monotonic(), bounds)
     return [

@@ -9,6 +9,7 @@ re-pointing updates right away.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -59,6 +60,10 @@ _JSON_COLUMNS = frozenset(
 _UPDATABLE_AT = [(i, c) for i, c in enumerate(_STATE_COLUMNS) if c in _UPDATABLE_SET]
 _TIME_AT = [i for i, c in enumerate(_STATE_COLUMNS) if c in _TIME_COLUMNS]
 _JSON_AT = [i for i, c in enumerate(_STATE_COLUMNS) if c in _JSON_COLUMNS]
+_ORDERS_AT, _SPENT_AT, _LAST_ORDER_AT, _MERGED_AT = (
+    _STATE_COLUMNS.index(c)
+    for c in ("orders_count", "total_spent_cents", "last_order_at", "merged_into_id")
+)
 _CHUNK = 500
 
 
@@ -83,6 +88,32 @@ def record_keys(record: EventRecord) -> list[Key]:
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    """A contact's order facts at one moment (what RFM ranks), and whether it was merged away."""
+
+    orders_count: int
+    total_spent_cents: int
+    last_order_at: datetime | None
+    merged: bool
+
+    @classmethod
+    def of(cls, state: ContactState) -> OrderFacts:
+        return cls(
+            state.orders_count,
+            state.total_spent_cents,
+            state.last_order_at,
+            state.merged_into_id is not None,
+        )
+
+    @classmethod
+    def of_row(cls, row: tuple[Any, ...]) -> OrderFacts:
+        """From a before image (a tuple in ``_STATE_COLUMNS`` order, times already parsed)."""
+        return cls(
+            row[_ORDERS_AT], row[_SPENT_AT], row[_LAST_ORDER_AT], row[_MERGED_AT] is not None
+        )
+
+
 class ContactBatch:
     """In-memory view of the identities and contacts a batch touches, written back in bulk.
 
@@ -103,6 +134,8 @@ class ContactBatch:
         self.order_changes: list[tuple[str, OrderChange]] = []
         self.bulk = Bulk(session.get_bind().dialect.name)
         self.loaded: dict[str, tuple[Any, ...]] = {}
+        #: the order facts of each contact written, as they were before this batch (None: new)
+        self.facts_before: dict[str, OrderFacts | None] = {}
 
     # -- loading --------------------------------------------------------------------
     def load(self, records: Sequence[EventRecord]) -> None:
@@ -289,6 +322,11 @@ class ContactBatch:
         ]
         if consent_rows:
             conn.execute(cast(Table, ConsentRecord.__table__).insert(), consent_rows)
+        for state in live:
+            if state.id not in self.facts_before:
+                self.facts_before[state.id] = (
+                    None if state.is_new else OrderFacts.of_row(self.loaded[state.id])
+                )
         # what is written becomes the new "before" image: a later flush writes only later changes
         for state in live:
             self.loaded[state.id] = tuple(getattr(state, c) for c in _STATE_COLUMNS)

@@ -17,7 +17,13 @@ from typing import Any
 import orjson
 from sqlalchemy import select, text
 
-from jornada.audience import Change, keep_segments_current, recheck_segments, score_events
+from jornada.audience import (
+    Change,
+    keep_rfm_current,
+    keep_segments_current,
+    recheck_segments,
+    score_events,
+)
 from jornada.contacts import Contact, apply_records
 from jornada.db import Database
 from jornada.db.bulk import Bulk
@@ -275,6 +281,7 @@ def _store(
         ],
     )
     score_events(session, workspace.id, fresh, contact_ids, contacts, now)
+    keep_rfm_current(session, workspace.id, contacts, now)
     changes = keep_segments_current(
         session,
         workspace.id,
