@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Where recipients reach this server: open pixel, click and unsubscribe links",
     )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description=(
+            "Let flows' webhooks call loopback, private and link-local addresses "
+            "(a receiver on the same network); off, such a URL fails instead of being called"
+        ),
+    )
 
 
 def load_settings() -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,20 @@ from jornada.db import Database
 from jornada.flows import FlowDocument, FlowRun, install
 from jornada.ingest import accept_messages
 from jornada.outbox import enqueue
-from jornada.scheduler import tick
-from tests.channels.conftest import KEYS, courier, messages, outbox
+from jornada.scheduler import Courier, tick
+from tests.channels.conftest import KEYS, messages, outbox
+from tests.channels.conftest import courier as public_courier
 from tests.conftest import Shop
 from tests.support.postgres import free_port
 from tests.support.webhooks import Receiver, verify
 from tests.test_cli import jornada
 
 T0 = datetime(2026, 11, 3, 13, 0, tzinfo=UTC)
+
+
+def courier() -> Courier:
+    """The receivers here listen on loopback, which only an operator's setting lets flows call."""
+    return replace(public_courier(), private_webhooks=True)
 
 
 @pytest.fixture
@@ -279,3 +286,19 @@ def test_a_flow_with_a_non_http_webhook_is_refused_when_loaded() -> None:
     with pytest.raises(ValidationError) as error:
         webhook_flow("ftp://loja.test/hook")
     assert error.value.errors()[0]["loc"][-2:] == ("webhook", "url")
+
+
+def test_a_webhook_to_the_servers_own_network_is_refused(
+    database: Database, shop: Shop, receiver: Receiver
+) -> None:
+    """Without JORNADA_WEBHOOKS_ALLOW_PRIVATE a loopback receiver is never called: the message
+    fails saying why (a shop's flow must not reach the services next to Jornada)."""
+    use_webhooks(database, shop, T0)
+    quote_requested(database, shop, f"{receiver.url}/hooks", T0)
+    tick(database, T0, courier=public_courier())
+    assert receiver.calls == []
+    (message,) = messages(database, shop)
+    assert message.status == "failed"
+    assert message.error is not None
+    assert "127.0.0.1, not a public address" in message.error
+    assert "JORNADA_WEBHOOKS_ALLOW_PRIVATE" in message.error

@@ -91,12 +91,15 @@ class Courier:
     pacers: Pacers = field(default_factory=Pacers, compare=False)
     #: set by :func:`deliver_due`: for transports that read their recipients (push subscriptions)
     database: Database | None = field(default=None, compare=False)
+    #: flows' webhooks may call loopback and private addresses (JORNADA_WEBHOOKS_ALLOW_PRIVATE)
+    private_webhooks: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, database_url: str | None = None) -> Courier:
         return cls(
             keys=keyring_for(settings, database_url),
             public_url=settings.public_url.rstrip("/"),
+            private_webhooks=settings.webhooks_allow_private,
         )
 
 
@@ -125,7 +128,9 @@ def _webpush(config: ProviderConfig, courier: Courier) -> Transport:
 
 
 def _webhook(config: ProviderConfig, courier: Courier) -> Transport:
-    return WebhookTransport(dict(config.secrets), timeout=courier.timeout)
+    return WebhookTransport(
+        dict(config.secrets), timeout=courier.timeout, allow_private=courier.private_webhooks
+    )
 
 
 def _whatsapp_cloud(config: ProviderConfig, courier: Courier) -> Transport:

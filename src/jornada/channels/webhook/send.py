@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import socket
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,24 +45,47 @@ def idempotency_key(message: Outbound) -> str:
     return f"jornada-{message.workspace_id}-{message.id}"
 
 
-def check_url(url: str) -> str:
-    """``url`` when it is ``http(s)://host…``; else PermanentDeliveryError."""
+def check_url(url: str, *, allow_private: bool = False) -> str:
+    """``url`` when it is ``http(s)://host…`` on a public address; else PermanentDeliveryError.
+
+    A flow is written by a shop, and Jornada runs next to its database and
+    other services: without ``allow_private``, a host that resolves to a
+    loopback, private, link-local or otherwise reserved address is refused, so
+    a webhook cannot be turned on the server's own network. (A name that
+    resolves differently between this check and the call is not caught.)
+    """
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PermanentDeliveryError(f"webhook: only http(s) URLs are called, not {url!r}")
+    if allow_private:
+        return url
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TransientDeliveryError(f"webhook: cannot resolve {parts.hostname!r}: {exc}") from exc
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise PermanentDeliveryError(
+                f"webhook: {parts.hostname} is {ip}, not a public address; the server's own "
+                "network is not called (JORNADA_WEBHOOKS_ALLOW_PRIVATE=true allows it)"
+            )
     return url
 
 
 class WebhookTransport:
     """One HTTP client (connection pool) for one workspace's outgoing webhooks."""
 
-    def __init__(self, secrets: dict[str, Any], *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, secrets: dict[str, Any], *, timeout: float = 30.0, allow_private: bool = False
+    ) -> None:
         self.secret = str(secrets["signing_secret"])
+        self.allow_private = allow_private
         self._client = httpx.Client(timeout=timeout, follow_redirects=False)
 
     def send(self, message: Outbound, now: datetime) -> str:
         """POST ``message.body`` (the JSON) to ``message.to``; the idempotency key when 2xx."""
-        url = check_url(message.to)
+        url = check_url(message.to, allow_private=self.allow_private)
         body = message.body.encode()
         timestamp = int(now.timestamp())
         key = idempotency_key(message)
