@@ -12,6 +12,7 @@ from jornada.api import (
     channels_routes,
     flows_routes,
     inbound_routes,
+    inbox_routes,
     ingest_routes,
     predictions_routes,
     push_routes,
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(channels_routes.router)
     app.include_router(settings_routes.router)
     app.include_router(inbound_routes.router)
+    app.include_router(inbox_routes.router)
     app.include_router(tracking_routes.router)
     app.include_router(whatsapp_routes.router)
     app.include_router(push_routes.router)

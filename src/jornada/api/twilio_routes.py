@@ -6,7 +6,8 @@ a proxy or tunnel), with the workspace's Auth Token; a bad or missing one is a
 401 and nothing is stored. Statuses move the message or call they name. An
 inbound SMS is a keyword (STOP/SAIR/PARAR/CANCELAR…, START/VOLTAR…, HELP/AJUDA)
 or a reply: ``Message Replied`` through ingestion, which stops the flows that
-end on a reply. The SMS endpoint answers TwiML.
+end on a reply. Every inbound SMS, keywords included, then becomes a message of
+the contact's SMS conversation in the inbox. The SMS endpoint answers TwiML.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from jornada.channels.twilio.webhook import (
 from jornada.contacts import Contact, get_contact
 from jornada.errors import InvalidInput, NotFound, PayloadTooLarge, Unauthorized
 from jornada.events.canonical import MESSAGE_REPLIED, UNSUBSCRIBED
+from jornada.inbox import readable, record_inbound
 from jornada.ingest import accept_messages
 from jornada.outbox import enqueue
 from jornada.workspaces import Workspace, WorkspaceRef
@@ -142,17 +144,21 @@ async def inbound_sms(request: Request, workspace_id: str) -> Response:
         text = (params.get("Body") or [""])[0]
         media = (params.get("NumMedia") or ["0"])[0]
         now = context.clock.now()
-        inbound = _Inbound(sid, phone, text, "mms" if media not in ("", "0") else "text", now)
+        kind = "mms" if media not in ("", "0") else "text"
+        inbound = _Inbound(sid, phone, text, kind, now, _media(params))
         said = keyword(text, (params.get("OptOutType") or [""])[0])
+        answered: int | None = None
         if said == "stop":
             _stop(context, shop, inbound)
         elif said == "start":
             _start(context, shop, inbound)
         elif said == "help":
             _help(context, shop, inbound)
-            return reply_twiml(help_text(shop.workspace.name, shop.url))
         else:
-            _reply(context, shop, inbound)
+            answered = _reply(context, shop, inbound)
+        _to_inbox(context, shop, inbound, said, answered)  # the agent sees a STOP too
+        if said == "help":
+            return reply_twiml(help_text(shop.workspace.name, shop.url))
         return EMPTY_TWIML
 
     return Response(await run_in_threadpool(run), media_type=TWIML)
@@ -165,6 +171,45 @@ class _Inbound:
     text: str
     type: str  # text | mms
     at: datetime
+    media: tuple[dict[str, str], ...] = ()  # an MMS's MediaUrl<n> and MediaContentType<n>
+
+
+def _media(params: Params) -> tuple[dict[str, str], ...]:
+    """The media of an MMS, as Twilio numbers them (``MediaUrl0``…, at most 10)."""
+    found = []
+    for index in range(10):
+        url = (params.get(f"MediaUrl{index}") or [""])[0]
+        if url:
+            kind = (params.get(f"MediaContentType{index}") or [""])[0]
+            found.append({"url": url, "content_type": kind})
+    return tuple(found)
+
+
+def _to_inbox(
+    context: AppContext, shop: _Shop, inbound: _Inbound, said: str | None, answered: int | None
+) -> None:
+    """The SMS in the contact's SMS conversation (once per MessageSid)."""
+    payload: dict[str, Any] = {"type": inbound.type}
+    if said is not None:
+        payload["keyword"] = said
+    if inbound.media:
+        payload["media"] = list(inbound.media)
+    if answered is not None:
+        payload["in_reply_to"] = answered
+    with context.database.write() as session:
+        contact = _contact_with(session, shop.workspace, inbound.phone)
+        if contact is None:  # ingestion refused the phone: there is no one to hold it
+            return
+        record_inbound(
+            session,
+            shop.workspace.id,
+            contact.id,
+            "sms",
+            readable(inbound.type, inbound.text),
+            payload,
+            inbound.sid,
+            inbound.at,
+        )
 
 
 def _contact_with(session: Session, workspace: WorkspaceRef, phone: str) -> Contact | None:
@@ -259,18 +304,21 @@ def _help(context: AppContext, shop: _Shop, inbound: _Inbound) -> None:
         )
 
 
-def _reply(context: AppContext, shop: _Shop, inbound: _Inbound) -> None:
-    """``Message Replied`` (channel sms); our latest SMS to the phone becomes ``replied``."""
+def _reply(context: AppContext, shop: _Shop, inbound: _Inbound) -> int | None:
+    """``Message Replied`` (channel sms); our latest SMS to the phone becomes ``replied``
+    (its id is returned)."""
     properties: dict[str, Any] = {
         "channel": "sms",
         "text": inbound.text,
         "type": inbound.type,
         "twilio_message_sid": inbound.sid,
     }
+    answered_id: int | None = None
     with context.database.write() as session:
         who = _who(session, shop.workspace, inbound.phone)
         answered = last_sms_to(session, shop.workspace.id, inbound.phone, inbound.at)
         if answered is not None:
+            answered_id = answered.id
             advance(answered, "replied", inbound.at)
             properties.update(message_id=answered.id, template=answered.template)
             if answered.run_id:
@@ -284,3 +332,4 @@ def _reply(context: AppContext, shop: _Shop, inbound: _Inbound) -> None:
         context={"traits": {"phone": inbound.phone}},
     )
     accept_messages(context.database, shop.workspace, [call], received_at=inbound.at)
+    return answered_id

@@ -4,7 +4,8 @@ GET is Meta's subscription handshake (``hub.verify_token`` must be the stored
 verify token). POST carries notifications signed with the app secret
 (``X-Hub-Signature-256``); a bad or missing signature is a 401 and nothing is
 stored. Inbound messages become ``Message Replied`` events through ingestion
-(which opens the contact's 24-hour window and stops flows waiting for a reply);
+(which opens the contact's 24-hour window and stops flows waiting for a reply)
+and then messages of the contact's WhatsApp conversation (``jornada.inbox``);
 statuses move the sent message to delivered, opened (read) or failed.
 
 A tapped button or list row carries its id and title (``reply_id``,
@@ -43,6 +44,7 @@ from jornada.channels.whatsapp.webhook import (
 from jornada.contacts import Contact, get_contact
 from jornada.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from jornada.events.canonical import MESSAGE_REPLIED, SURVEY_ANSWERED
+from jornada.inbox import readable, record_inbound
 from jornada.ingest import accept_messages
 from jornada.outbox import enqueue
 from jornada.workspaces import Workspace, WorkspaceRef
@@ -97,23 +99,70 @@ async def notification(request: Request, workspace_id: str) -> dict[str, int]:
             raise InvalidInput("the body is not JSON", field="body") from exc
         now = context.clock.now()
         inbound, statuses = parse_notification(payload, now)
-        updated, calls = 0, []
+        updated, calls, answered = 0, [], []
         if inbound or statuses:
             with context.database.write() as session:
                 for update in statuses:
                     updated += apply_status(session, workspace.id, update) is not None
                 for message in inbound:
-                    calls += _replied(session, workspace, message)
+                    made, quoted = _replied(session, workspace, message)
+                    calls += made
+                    answered.append(quoted)
         if calls:  # after the commit, as any ingestion: flows and windows see the replies
             accept_messages(context.database, workspace, calls, received_at=now)
+        if inbound:  # after ingestion, which made the contact of a number never seen
+            with context.database.write() as session:
+                for message, quoted in zip(inbound, answered, strict=True):
+                    _to_inbox(session, workspace, message, quoted)
         return {"messages": len(inbound), "statuses": updated}
 
     return await run_in_threadpool(run)
 
 
-def _replied(session: Session, workspace: WorkspaceRef, message: Inbound) -> list[dict[str, Any]]:
+def _contact_id(session: Session, workspace: WorkspaceRef, phone: str) -> str | None:
+    """The contact with ``phone`` (one not merged away first), if any."""
+    return session.scalar(
+        select(Contact.id)
+        .where(Contact.workspace_id == workspace.id, Contact.phone == phone)
+        .order_by(Contact.merged_into_id.is_not(None), Contact.id)
+        .limit(1)
+    )
+
+
+def _to_inbox(
+    session: Session, workspace: WorkspaceRef, message: Inbound, answered: int | None
+) -> None:
+    """``message`` in the contact's WhatsApp conversation (once, whatever Meta resends)."""
+    contact_id = _contact_id(session, workspace, message.phone)
+    if contact_id is None:  # ingestion refused the call: there is no one to hold it
+        return
+    payload: dict[str, Any] = {"type": message.type}
+    if message.payload is not None:  # a tapped button or list row
+        payload |= {"reply_id": message.payload, "reply_title": message.text}
+    if message.media is not None:
+        payload["media"] = message.media
+    if message.name:
+        payload["profile_name"] = message.name
+    if answered is not None:
+        payload["in_reply_to"] = answered
+    record_inbound(
+        session,
+        workspace.id,
+        contact_id,
+        "whatsapp",
+        readable(message.type, message.text),
+        payload,
+        message.wamid,
+        message.at,
+    )
+
+
+def _replied(
+    session: Session, workspace: WorkspaceRef, message: Inbound
+) -> tuple[list[dict[str, Any]], int | None]:
     """The ``Message Replied`` call for ``message`` (its contact found by phone, else a new
-    one), followed by a ``Survey Answered`` when it is an NPS score."""
+    one), followed by a ``Survey Answered`` when it is an NPS score; and the id of our message
+    it answers, if it quotes one."""
     properties: dict[str, Any] = {
         "channel": "whatsapp",
         "text": message.text,
@@ -126,12 +175,7 @@ def _replied(session: Session, workspace: WorkspaceRef, message: Inbound) -> lis
         properties["reply_title"] = message.text
     who: dict[str, Any] = {"anonymousId": f"whatsapp:{message.phone}"}
     contact_id: str | None = None
-    found = session.scalar(
-        select(Contact.id)
-        .where(Contact.workspace_id == workspace.id, Contact.phone == message.phone)
-        .order_by(Contact.merged_into_id.is_not(None), Contact.id)
-        .limit(1)
-    )
+    found = _contact_id(session, workspace, message.phone)
     if found is not None:
         contact = get_contact(session, workspace.id, found)
         who = {"userId": contact.user_id} if contact.user_id else {"anonymousId": contact.id}
@@ -187,4 +231,4 @@ def _replied(session: Session, workspace: WorkspaceRef, message: Inbound) -> lis
             },
             now=message.at,  # due when she tapped, as the events are timed
         )
-    return calls
+    return calls, answered.id if answered is not None else None

@@ -14,6 +14,7 @@ import jornada.contacts.models
 import jornada.crm.models
 import jornada.events.models
 import jornada.flows.models
+import jornada.inbox.models
 import jornada.outbox.models
 import jornada.workspaces.models  # noqa: F401 - registers the tables on Base.metadata
 from jornada.db import Base

@@ -66,6 +66,7 @@ class Inbound:
     payload: str | None  # a quick-reply button's payload, an interactive reply's id
     context_wamid: str | None  # the message of ours it answers, if it quotes one
     name: str | None  # the WhatsApp profile name
+    media: dict[str, Any] | None = None  # audio, image, location…: the part's own fields (ids)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,11 @@ def parse_notification(payload: Any, now: datetime) -> tuple[list[Inbound], list
                     continue
                 text, button = _reply(message)
                 context = message.get("context")
+                kind = message.get("type")
+                part = message.get(kind) if isinstance(kind, str) else None
+                media = None
+                if kind not in ("text", "button", "interactive") and isinstance(part, dict):
+                    media = {k: v for k, v in part.items() if isinstance(v, str | int | float)}
                 inbound.append(
                     Inbound(
                         wamid=wamid,
@@ -139,6 +145,7 @@ def parse_notification(payload: Any, now: datetime) -> tuple[list[Inbound], list
                         if isinstance(context, dict) and context.get("id")
                         else None,
                         name=names.get(sender.lstrip("+")),
+                        media=media or None,
                     )
                 )
             for status in _dicts(value.get("statuses")):
