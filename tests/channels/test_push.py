@@ -173,6 +173,50 @@ def test_cli_makes_vapid_keys_prints_the_public_one_and_refuses_to_overwrite(
     assert rotated.stdout.strip() not in ("", public)
 
 
+def test_channels_set_push_makes_keys_once_then_changes_only_the_defaults(tmp_path: Path) -> None:
+    """`jornada channels set push`, like the other channels: keys the first time, then the
+    subject and the notification defaults change and the key pair stays."""
+    url = f"sqlite:///{tmp_path / 'var' / 'jornada.db'}"
+    assert jornada(url, "workspace", "create", "loja").returncode == 0
+    first = jornada(
+        url,
+        "channels",
+        "set",
+        "push",
+        "--workspace",
+        "loja",
+        "--subject",
+        SUBJECT,
+        "--daily-cap",
+        "500",
+    )
+    assert first.returncode == 0, first.stderr
+    public = first.stdout.strip()
+    again = jornada(
+        url,
+        "channels",
+        "set",
+        "push",
+        "--workspace",
+        "loja",
+        "--title",
+        "Loja da Ana",
+        "--icon",
+        "https://loja.test/icone.png",
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == public  # the same pair: subscriptions stay valid
+    bad = jornada(url, "channels", "set", "push", "--workspace", "loja", "--icon", "ftp://x/y.png")
+    assert bad.returncode == 1
+    assert "icon" in bad.stderr
+    (view,) = json.loads(jornada(url, "channels", "list", "--workspace", "loja", "--json").stdout)
+    assert (view["channel"], view["provider"]) == ("push", "webpush")
+    assert view["options"]["subject"] == SUBJECT
+    assert view["options"]["title"] == "Loja da Ana"
+    assert view["options"]["icon"] == "https://loja.test/icone.png"
+    assert view["secrets"] == {"private_key": "********"}
+
+
 def test_rotating_drops_the_subscriptions_made_with_the_old_key(
     database: Database, shop: Shop, push_service: PushService
 ) -> None:

@@ -11,17 +11,20 @@ from rich.table import Table
 
 from jornada.channels.providers import (
     Keyring,
+    get_provider,
     keyring_for,
     list_providers,
     set_provider,
     unset_provider,
 )
+from jornada.channels.push.keys import set_up_vapid
 from jornada.channels.templates import CHANNELS
 from jornada.channels.webhook.keys import set_up_webhook
 from jornada.cli.commands import Context, console, main, pass_context
 from jornada.cli.provider_limits import LimitedGroup
 from jornada.clock import SystemClock
 from jornada.errors import NotFound
+from jornada.workspaces import Workspace
 
 
 def _keys(ctx: Context) -> Keyring:
@@ -251,6 +254,50 @@ def channels_set_webhook(ctx: Context, workspace_name: str, rotate_secret: bool)
         return
     console.print("signing secret (shown once; receivers check X-Jornada-Signature with it):")
     click.echo(secret)
+
+
+@channels_set.command("push")
+@click.option("--workspace", "workspace_name", required=True)
+@click.option("--subject", default=None, help="mailto:address or https:// URL for push services")
+@click.option("--title", default=None, help="a notification's title when its template has none")
+@click.option("--url", default=None, help="the page a click opens when the message names none")
+@click.option("--icon", default=None, help="https:// URL of the notification's icon")
+@pass_context
+def channels_set_push(
+    ctx: Context,
+    workspace_name: str,
+    subject: str | None,
+    title: str | None,
+    url: str | None,
+    icon: str | None,
+) -> None:
+    """Send Web Push: makes the VAPID keys the first time (as ``jornada keys vapid``), then sets
+    the subject and the notifications' defaults; an empty value removes a default."""
+    target = ctx.workspace(workspace_name)
+    keys, now = _keys(ctx), SystemClock().now()
+    with ctx.database.write() as session:
+        current = get_provider(session, target.id, "push", keys=keys)
+        if current is None or current.provider != "webpush":
+            shop = session.get(Workspace, target.id)
+            current = set_up_vapid(
+                session,
+                target.id,
+                subject=subject,
+                title=shop.name if shop is not None else None,
+                url=shop.url if shop is not None else None,
+                now=now,
+                keys=keys,
+            ).config
+            console.print("push: new VAPID keys")
+        options = dict(current.options)
+        given = {"subject": subject, "title": title, "url": url, "icon": icon}
+        options.update({k: v for k, v in given.items() if v is not None})
+        config = set_provider(
+            session, target.id, "push", provider="webpush", options=options, now=now, keys=keys
+        )
+        console.print(f"push: {config.view()['summary']}")
+    console.print("public key (applicationServerKey):")
+    click.echo(config.options["public_key"])
 
 
 @channels.command("list")
