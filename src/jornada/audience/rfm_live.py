@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from jornada.contacts import Contact
 from jornada.contacts.actions import ContactBatch, OrderFacts
 from jornada.db.bulk import Bulk
 
+_PAGE = 256  # values read per query while a bound walks
 DIMENSIONS = ("r", "f", "m")  # last order (µs since the epoch), orders, cents spent
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -76,37 +77,54 @@ class Bound:
         return Bound(self.value, below)
 
 
+#: Values held and how many customers hold each, walked from a value (excluded) up or down.
+Walk = Callable[[int | None], Iterator[tuple[int, int]]]
+
+
 @dataclass(frozen=True)
 class Held:
-    """The values customers hold in one dimension, as lookups (the ``rfm_values`` table)."""
+    """The values customers hold in one dimension (the ``rfm_values`` table), as walks:
+    ``up(v)`` ascending above ``v``, ``down(v)`` descending below ``v`` (None: from the top)."""
 
     count: Callable[[int], int]
-    above: Callable[[int], int | None]  # the smallest value held above this one
-    under: Callable[[int], int | None]  # the largest value held under this one
-    highest: Callable[[], int | None]
+    up: Walk
+    down: Walk
 
 
 def settle(bound: Bound, need: int, customers: int, held: Held) -> Bound:
-    """The smallest value held with at least ``need`` customers below it, from ``bound``."""
+    """The smallest value held with at least ``need`` customers below it, from ``bound``.
+
+    Walks from the old bound to the new one; the walks read the values in pages, so
+    a bound that moves far (a history imported in order) costs a few queries.
+    """
     if customers == 0:
         return Bound(None, 0)
     value, below = bound.value, bound.below
-    if value is None:
-        top = held.highest()
-        if top is None or customers - held.count(top) < need:
+    if value is None:  # from the top: the highest value has everyone else below it
+        top = next(held.down(None), None)
+        if top is None or customers - top[1] < need:
             return Bound(None, customers)
-        value, below = top, customers - held.count(top)
-    elif held.count(value) == 0:  # nobody holds it any more: the next value up has as many below
-        value = held.above(value)
-        if value is None:
-            return settle(Bound(None, customers), need, customers, held)
-    while below < need:
-        below += held.count(value)
-        value = held.above(value)
-        if value is None:
-            return Bound(None, customers)
-    while (lower := held.under(value)) is not None and below - held.count(lower) >= need:
-        value, below = lower, below - held.count(lower)
+        value, below = top[0], customers - top[1]
+    else:
+        count = held.count(value)
+        if count == 0:  # nobody holds it any more: the next value up has as many below
+            following = next(held.up(value), None)
+            if following is None:
+                return settle(Bound(None, customers), need, customers, held)
+            value, count = following
+        if below < need:  # up: each value passed adds its customers to the next one's below
+            below += count
+            for higher, held_by in held.up(value):
+                if below >= need:
+                    value = higher
+                    break
+                below += held_by
+            else:
+                return Bound(None, customers)
+    for lower, held_by in held.down(value):  # down while the value under still has enough below
+        if below - held_by < need:
+            break
+        value, below = lower, below - held_by
     return Bound(value, below)
 
 
@@ -246,30 +264,32 @@ def _count_values(
 
 
 def _held(session: Session, workspace_id: str, dimension: str) -> Held:
-    """Lookups on ``rfm_values`` for one dimension, each remembered for the rest of the batch."""
+    """Walks and counts on ``rfm_values`` for one dimension (primary-key order, pages of 256)."""
     conn = session.connection()
     mark = Bulk(conn.dialect.name).mark
     where = f"workspace_id = {mark} AND dimension = {mark}"
-    memo: dict[tuple[str, int | None], Any] = {}
 
-    def one(kind: str, sql: str, value: int | None) -> Any:
-        if (kind, value) not in memo:
+    def count(value: int) -> int:
+        sql = f"SELECT customers FROM rfm_values WHERE {where} AND value = {mark}"
+        return int(conn.exec_driver_sql(sql, (workspace_id, dimension, value)).scalar() or 0)
+
+    def walk(start: int | None, ascending: bool) -> Iterator[tuple[int, int]]:
+        order, compare = ("ASC", ">") if ascending else ("DESC", "<")
+        while True:
             args: tuple[Any, ...] = (workspace_id, dimension)
-            if value is not None:
-                args += (value,)
-            memo[(kind, value)] = conn.exec_driver_sql(sql, args).scalar()
-        return memo[(kind, value)]
+            sql = f"SELECT value, customers FROM rfm_values WHERE {where}"
+            if start is not None:
+                sql += f" AND value {compare} {mark}"
+                args += (start,)
+            page = conn.exec_driver_sql(f"{sql} ORDER BY value {order} LIMIT {_PAGE}", args).all()
+            for value, customers in page:
+                yield int(value), int(customers)
+            if len(page) < _PAGE:
+                return
+            start = int(page[-1][0])
 
     return Held(
-        count=lambda v: int(
-            one("count", f"SELECT customers FROM rfm_values WHERE {where} AND value = {mark}", v)
-            or 0
-        ),
-        above=lambda v: one(
-            "above", f"SELECT MIN(value) FROM rfm_values WHERE {where} AND value > {mark}", v
-        ),
-        under=lambda v: one(
-            "under", f"SELECT MAX(value) FROM rfm_values WHERE {where} AND value < {mark}", v
-        ),
-        highest=lambda: one("highest", f"SELECT MAX(value) FROM rfm_values WHERE {where}", None),
+        count=count,
+        up=lambda value: walk(value, ascending=True),
+        down=lambda value: walk(value, ascending=False),
     )
