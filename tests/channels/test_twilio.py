@@ -359,7 +359,7 @@ def test_sms_reaches_twilio_with_the_form_auth_and_status_callback(
             f"{shop.ref.name}: sua proposta tem condição especial válida até hoje 23h55."
             f" Fale com a gente: {SHOP_URL}/proposta"
         ),
-        "StatusCallback": f"{PUBLIC_URL}/webhooks/twilio/{shop.ref.id}/status",
+        "StatusCallback": f"{PUBLIC_URL}/webhooks/twilio/{shop.ref.id}/status?m={message.id}",
     }
     assert (message.status, message.provider, message.sent_at) == ("sent", "twilio", T0)
     assert message.provider_message_id == request.sid
@@ -398,7 +398,9 @@ def test_a_voice_message_is_a_call_that_says_the_text_in_portuguese(
             f"Olá, aqui é da {shop.ref.name} &amp; cia: boleto &lt;vence&gt; hoje."
             "</Say></Response>"
         ),
-        "StatusCallback": f"{PUBLIC_URL}/webhooks/twilio/{shop.ref.id}/status",
+        "StatusCallback": (
+            f"{PUBLIC_URL}/webhooks/twilio/{shop.ref.id}/status?m={messages(database, shop)[0].id}"
+        ),
     }
     (say,) = ET.fromstring(request.form["Twiml"])
     assert (say.tag, say.attrib, say.text) == (
@@ -611,6 +613,34 @@ def test_call_status_callbacks_completed_and_busy(
         "failed",
         "Twilio call busy: the line was busy",
     )
+
+
+def test_a_status_that_comes_before_the_sid_is_recorded_still_counts(
+    database: Database, shop: Shop, twilio: TwilioApi, app: AsgiClient
+) -> None:
+    """Twilio may call back while the delivery pass still waits for its answer: the callback
+    URL names our message, and the pass's record never moves the status back."""
+    callbacks: list[int] = []
+    twilio.on_request = lambda request: callbacks.append(
+        twilio.send_status(app, request, "delivered").json()["statuses"]
+    )
+    message, request = sent_sms(database, shop, twilio)
+    assert callbacks == [1]
+    assert (message.status, message.provider_message_id) == ("delivered", request.sid)
+    assert (message.sent_at, message.error) == (T0, None)
+    assert message.delivered_at is not None
+    # and a failure reported that early keeps its error
+    twilio.on_request = lambda request: callbacks.append(
+        twilio.send_status(app, request, "undelivered", ErrorCode="30003").json()["statuses"]
+    )
+    ana = sms_customer(database, shop, T0)
+    enqueue_send(database, shop, ana, T0 + timedelta(minutes=1))
+    send_now(database, T0 + timedelta(minutes=1))
+    failed = next(m for m in messages(database, shop) if m.id != message.id)
+    assert callbacks == [1, 1]
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert "30003" in failed.error
 
 
 def test_bad_or_missing_signature_is_a_401_and_nothing_changes(

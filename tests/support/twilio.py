@@ -23,6 +23,7 @@ import base64
 import json
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -61,6 +62,8 @@ class TwilioApi:
     auth_token: str = AUTH_TOKEN
     received: list[Request] = field(default_factory=list)
     fail_with: tuple[int, dict[str, Any] | None] | None = None
+    #: called with each accepted request before it is answered (Twilio may call back that soon)
+    on_request: Callable[[Request], None] | None = None
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -127,6 +130,8 @@ class TwilioApi:
                 prefix_sid = "SM" if resource == "Messages" else "CA"
                 sid = f"{prefix_sid}{len(api.received) + 1:032x}"
                 api.received.append(Request(resource, *credentials, form, sid))
+                if api.on_request is not None:
+                    api.on_request(api.received[-1])
                 status = "accepted" if form.get("MessagingServiceSid") else "queued"
                 self._answer(
                     201,

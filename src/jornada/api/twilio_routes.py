@@ -120,8 +120,11 @@ async def status_callback(request: Request, workspace_id: str) -> dict[str, int]
                 "a status callback names MessageSid and MessageStatus, or CallSid and CallStatus",
                 field="MessageStatus",
             )
+        ours = request.query_params.get("m", "")  # the message id the callback URL carries
         with context.database.write() as session:
-            found = apply_status(session, shop.workspace.id, update)
+            found = apply_status(
+                session, shop.workspace.id, update, message_id=int(ours) if ours.isdigit() else None
+            )
         return {"statuses": int(found is not None)}
 
     return await run_in_threadpool(run)

@@ -499,9 +499,17 @@ def _apply(session: Session, changes: list[dict[str, Any]]) -> None:
         by_shape[tuple(sorted(change))].append(change)
     table = cast(Table, Message.__table__)
     for rows in by_shape.values():
+        values: dict[str, Any] = {k: bindparam(k) for k in rows[0] if k != "id"}
+        if rows[0].get("status") == "sent":
+            # a status callback may have come before this record (the provider answers
+            # the callback URL at once): it is never moved back, its error never erased
+            sending = or_(table.c.status == "queued", table.c.status == "sending")
+            values |= {
+                "status": case((sending, "sent"), else_=table.c.status),
+                "error": case((sending, None), else_=table.c.error),
+                "sent_at": func.coalesce(table.c.sent_at, bindparam("sent_at")),
+            }
         session.execute(
-            table.update()
-            .where(table.c.id == bindparam("_id"))
-            .values({k: bindparam(k) for k in rows[0] if k != "id"}),
+            table.update().where(table.c.id == bindparam("_id")).values(values),
             [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in rows],
         )

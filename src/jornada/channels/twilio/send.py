@@ -157,10 +157,13 @@ class TwilioTransport:
         """Send ``message`` (an SMS, or a call on the voice channel); the ``sid`` Twilio gave it."""
         if not message.to.strip():
             raise PermanentDeliveryError("the message has no phone number")
+        # our id in the callback URL: a status that comes before the sid is recorded still
+        # finds its message
+        callback = f"{self.status_callback}?m={message.id}"
         if message.channel == "voice":
-            form = call_form(message, self.options, self.status_callback)
+            form = call_form(message, self.options, callback)
         elif message.channel == "sms":
-            form = message_form(message, self.options, self.status_callback)
+            form = message_form(message, self.options, callback)
         else:
             raise PermanentDeliveryError(f"Twilio sends sms and voice, not {message.channel}")
         with map_http_errors("cannot reach the Twilio API"):

@@ -245,13 +245,18 @@ def _error(update: StatusUpdate) -> str:
     return said
 
 
-def apply_status(session: Session, workspace_id: str, update: StatusUpdate) -> Message | None:
+def apply_status(
+    session: Session, workspace_id: str, update: StatusUpdate, *, message_id: int | None = None
+) -> Message | None:
     """Move the message ``update`` names forward; a failure keeps Twilio's code.
 
     SMS: sent, delivered, read (our opened); undelivered and failed fail it,
     and an unknown handset or a landline (30005, 30006) bounces it and lists
     the number for SMS. Calls: completed is delivered (answered); busy,
     no-answer, failed and canceled fail it. A status never moves a message back.
+
+    ``message_id`` (from the callback URL) finds a message whose sid is not
+    recorded yet: Twilio may call back before the delivery pass has written it.
     """
     message = session.scalar(
         select(Message).where(
@@ -260,6 +265,17 @@ def apply_status(session: Session, workspace_id: str, update: StatusUpdate) -> M
             Message.provider_message_id == update.sid,
         )
     )
+    if message is None and message_id is not None:
+        message = session.scalar(
+            select(Message).where(
+                Message.id == message_id,
+                Message.workspace_id == workspace_id,
+                Message.channel == update.channel,
+                Message.provider_message_id.is_(None),
+            )
+        )
+        if message is not None:
+            message.provider_message_id = update.sid
     if message is None:
         return None
     if update.channel == "sms" and update.status in MESSAGE_STATUSES:
