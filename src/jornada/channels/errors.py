@@ -54,3 +54,9 @@ class PermanentDeliveryError(DeliveryError):
         super().__init__(message, **data)
         self.bounce = bounce
         self.suppress = suppress or ("hard_bounce" if bounce else None)
+
+
+def describe_answer(status: int, code: int | None, text: str, more: Any = None) -> str:
+    """A provider's error answer in one line: ``HTTP 400 code 21211: text (more)``."""
+    said = f"HTTP {status}" + (f" code {code}" if code is not None else "") + f": {text}"
+    return f"{said} ({more})" if more else said

@@ -21,6 +21,7 @@ from jornada.channels.errors import (
     PermanentDeliveryError,
     ProviderUnavailable,
     TransientDeliveryError,
+    describe_answer,
 )
 from jornada.channels.twilio.config import DEFAULT_BASE_URL, DEFAULT_LANGUAGE
 from jornada.channels.whatsapp.send import map_http_errors
@@ -103,13 +104,7 @@ def _twilio_error(response: httpx.Response) -> tuple[int | None, str]:
     code = error.get("code")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
     text = str(error.get("message") or response.reason_phrase or "no message").strip()
-    said = f"HTTP {response.status_code}"
-    if code is not None:
-        said += f" code {code}"
-    said += f": {text}"
-    if error.get("more_info"):
-        said += f" ({error['more_info']})"
-    return code, said
+    return code, describe_answer(response.status_code, code, text, error.get("more_info"))
 
 
 def raise_for_answer(response: httpx.Response) -> None:

@@ -37,6 +37,7 @@ from jornada.channels.errors import (
     PermanentDeliveryError,
     ProviderUnavailable,
     TransientDeliveryError,
+    describe_answer,
 )
 from jornada.channels.whatsapp.config import DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_LANGUAGE
 
@@ -238,13 +239,7 @@ def _graph_error(response: httpx.Response) -> tuple[int | None, str]:
         if isinstance(error.get("error_data"), dict)
         else None
     )
-    said = f"HTTP {response.status_code}"
-    if code is not None:
-        said += f" code {code}"
-    said += f": {text}"
-    if details:
-        said += f" ({details})"
-    return code, said
+    return code, describe_answer(response.status_code, code, text, details)
 
 
 def raise_for_answer(response: httpx.Response) -> None:
