@@ -46,11 +46,11 @@ from jornada.audience import (
     builtin_segments,
     keep_segments_current,
     load_definition,
+    member_ids,
     membership,
     rfm_table,
     save_custom_segment,
 )
-from jornada.audience.queries import _members_clause
 from jornada.audience.rfm import clear_cache
 from jornada.contacts import Contact
 from jornada.db import Database
@@ -286,8 +286,7 @@ def jornada_segments(
             clear_cache()  # RFM bounds are recomputed, as a full recomputation must
             with database.read() as session:
                 found = definition or builtin_segment(session, workspace_id, key or "")
-                clause = _members_clause(session, workspace_id, found, now)
-                return set(session.scalars(select(Contact.id).where(clause)))
+                return member_ids(session, workspace_id, found, now)
 
         return run
 
@@ -480,8 +479,7 @@ def bench_olist(directory: Path, orders: int) -> None:
     sizes: dict[str, int] = {}
     with database.read() as session:
         for definition in builtin_segments(session, workspace_id):
-            clause = _members_clause(session, workspace_id, definition, NOW)
-            sizes[definition.key] = len(list(session.scalars(select(Contact.id).where(clause))))
+            sizes[definition.key] = len(member_ids(session, workspace_id, definition, NOW))
         table = rfm_table(session, workspace_id, NOW)
     seconds = time.perf_counter() - started
     database.dispose()

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jornada.audience import rfm_for_contact, rfm_table
-from jornada.audience.rfm import clear_cache
+from jornada.audience.rfm import clear_cache, ranked_boundaries
+from jornada.audience.rfm_live import stored_boundaries
 from jornada.db import Database
 from jornada.ingest import accept_messages
 from tests.conftest import NOW, make_shop
@@ -101,4 +102,8 @@ def test_rfm_follows_a_stream_of_orders(
                 row.contact_id: rfm_for_contact(session, shop.ref.id, row.contact_id, NOW)
                 for row in full
             }
+            stored = stored_boundaries(session, shop.ref.id)
+            fresh = ranked_boundaries(session, shop.ref.id)  # the database's full recomputation
         assert kept == {row.contact_id: row.rfm for row in full}
+        if stored is not None:
+            assert fresh == stored

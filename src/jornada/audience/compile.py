@@ -403,8 +403,7 @@ class _Sql:
             if leaf.op == "ne"
             else _basic_sql(measure, leaf.op, leaf.value)
         )
-        zero_passes = leaf.value != 0 if leaf.op == "ne" else _basic(0, leaf.op, leaf.value)
-        if zero_passes:
+        if _zero_passes(leaf):
             return not_(self._in_groups(where, not_(passes)))
         return self._in_groups(where, passes)
 
@@ -430,6 +429,25 @@ class _Sql:
             .having(having)
         )
         return correlated.exists()
+
+
+def _zero_passes(leaf: EventCondition) -> bool:
+    """Whether a contact without any matching event passes a count or sum condition."""
+    if leaf.measure in ("first", "last"):
+        return False
+    return leaf.value != 0 if leaf.op == "ne" else _basic(0, leaf.op, leaf.value)
+
+
+def needs_events(where: Condition | Mapping[str, Any]) -> bool:
+    """Whether every member must have matching events of some event condition of ``where``
+    (an event condition that fails without events, alone or in an ``all``): its members
+    are then best found from those events' groups rather than by reading every contact."""
+    match parse(where):
+        case EventCondition() as leaf:
+            return not _zero_passes(leaf)
+        case All(items):
+            return any(needs_events(c) for c in items)
+    return False
 
 
 def _typed_equal_sql(column: Any, key: str, expected: Any, dialect: str) -> ColumnElement[bool]:
@@ -596,9 +614,8 @@ def _fact_basic_sql(
         return _basic_sql(Contact.last_order_at, _FLIP[op], _days_ago(now, expected))
     if name == "days_since_last_seen":
         return _basic_sql(Contact.last_seen_at, _FLIP[op], _days_ago(now, expected))
-    if name == "has_open_cart":
-        has = _json_type(Contact.open_cart, (), dialect).not_in(("", "null"))
-        return has if expected else not_(has)
+    if name == "has_open_cart":  # a closed cart is SQL NULL (the partial index tests it)
+        return Contact.open_cart.is_not(None) if expected else Contact.open_cart.is_(None)
     if name == "open_boletos_count":
         if dialect == "sqlite":
             count: ColumnElement[Any] = func.coalesce(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from jornada.audience import membership
 from jornada.audience.builtins import BUILTINS, HIGH_TICKET, HIGH_TICKET_PERCENTILE, high_ticket
-from jornada.audience.compile import ContactLike, to_sql
+from jornada.audience.compile import ContactLike, needs_events, to_sql
 from jornada.audience.definition import (
     Condition,
     SegmentDefinition,
@@ -52,12 +52,17 @@ def _members_clause(
     session: Session, workspace_id: str, definition: SegmentDefinition, now: datetime
 ) -> ColumnElement[bool]:
     dialect = session.get_bind().dialect.name
+    condition = resolved(session, workspace_id, definition)
+    scope = Contact.workspace_id == workspace_id
+    if dialect == "sqlite" and needs_events(condition):
+        # SQLite, without statistics, would walk every contact of the workspace and look
+        # each up in the event groups; hiding the workspace column from the index makes it
+        # read the (few) groups and fetch those contacts by id instead
+        scope = (Contact.workspace_id + "") == workspace_id
     return (
-        (Contact.workspace_id == workspace_id)
+        scope
         & Contact.merged_into_id.is_(None)
-        & to_sql(
-            resolved(session, workspace_id, definition), now, dialect, workspace_id=workspace_id
-        )
+        & to_sql(condition, now, dialect, workspace_id=workspace_id)
     )
 
 
@@ -81,6 +86,18 @@ def segment_members(
     rows = list(session.scalars(query.order_by(Contact.id).limit(limit + 1)))
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def member_ids(
+    session: Session, workspace_id: str, definition: SegmentDefinition, now: datetime
+) -> set[str]:
+    """The ids of every member at ``now``, in one query (a full recomputation of the segment)."""
+    query = select(Contact.id).where(_members_clause(session, workspace_id, definition, now))
+    result = session.connection().execute(query)
+    try:  # an id needs no conversion: the driver's own rows, without a Row object each
+        return {contact_id for (contact_id,) in result.cursor.fetchall()}
+    finally:
+        result.close()
 
 
 def segment_size(

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jornada.audience.definition import SegmentDefinition
@@ -40,6 +41,7 @@ from jornada.audience.quintiles import Boundaries, lower_bounds, quintile
 from jornada.audience.rfm_live import Customer, customers_of, stored_boundaries
 from jornada.contacts import Contact
 from jornada.contacts.state import cents_str
+from jornada.db.bulk import Bulk
 from jornada.errors import NotFound
 
 RFM_PREFIX = "rfm-"
@@ -155,9 +157,37 @@ def rfm_boundaries(
     cached = _cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < max_age:
         return cached[1]
-    bounds = _boundaries(customers_of(session, workspace_id))
+    bounds = ranked_boundaries(session, workspace_id)
     _cache[key] = (time.monotonic(), bounds)
     return bounds
+
+
+def ranked_boundaries(session: Session, workspace_id: str) -> Boundaries:
+    """The bounds computed afresh from every customer's values (a full recomputation).
+
+    The three columns are read as the driver returns them (on SQLite a time is its
+    stored text, which sorts as the time does) and sorted apiece: on a million
+    contacts this is several times faster than building rows of Python datetimes.
+    """
+    query = select(Contact.last_order_at, Contact.orders_count, Contact.total_spent_cents).where(
+        Contact.workspace_id == workspace_id,
+        Contact.merged_into_id.is_(None),
+        Contact.orders_count >= 1,
+        Contact.last_order_at.is_not(None),
+    )
+    result = session.connection().execute(query)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    read_time = Bulk(session.get_bind().dialect.name).read_time
+    recency = lower_bounds(sorted(row[0] for row in rows))
+    return Boundaries(
+        customers=len(rows),
+        recency=tuple(read_time(value) for value in recency),
+        frequency=lower_bounds(sorted(row[1] for row in rows)),
+        monetary=lower_bounds(sorted(row[2] for row in rows)),
+    )
 
 
 def clear_cache() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, PrimaryKeyConstraint, String
+from sqlalchemy import BigInteger, Boolean, Index, Integer, PrimaryKeyConstraint, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jornada.db import Base, Json, UTCDateTime, WorkspaceScoped
+from jornada.db import Base, Json, JsonOrNull, UTCDateTime, WorkspaceScoped
 
 
 class Contact(WorkspaceScoped, Base):
@@ -36,6 +36,15 @@ class Contact(WorkspaceScoped, Base):
             "total_spent_cents",
             "id",
         ),
+        # cart-abandoners from the index alone; a closed cart is SQL NULL (JsonOrNull)
+        Index(
+            "ix_contacts_open_cart",
+            "workspace_id",
+            "merged_into_id",
+            "id",
+            sqlite_where=text("open_cart IS NOT NULL"),
+            postgresql_where=text("open_cart IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
@@ -60,7 +69,7 @@ class Contact(WorkspaceScoped, Base):
     first_order_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_order_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_product_viewed: Mapped[dict[str, Any] | None] = mapped_column(Json)
-    open_cart: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    open_cart: Mapped[dict[str, Any] | None] = mapped_column(JsonOrNull)
     open_boletos: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     # the current web session: started_at, last_at and counts per event (see state._touch_session)
     web_session: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)

@@ -2,6 +2,14 @@
 
 from jornada.db.base import Base, WorkspaceScoped
 from jornada.db.session import Database, insert_ignore
-from jornada.db.types import Json, UTCDateTime
+from jornada.db.types import Json, JsonOrNull, UTCDateTime
 
-__all__ = ["Base", "Database", "Json", "UTCDateTime", "WorkspaceScoped", "insert_ignore"]
+__all__ = [
+    "Base",
+    "Database",
+    "Json",
+    "JsonOrNull",
+    "UTCDateTime",
+    "WorkspaceScoped",
+    "insert_ignore",
+]

@@ -12,6 +12,8 @@ from sqlalchemy.types import TypeDecorator
 
 #: JSON column: JSONB on PostgreSQL (indexable), JSON text on SQLite.
 Json = JSON().with_variant(JSONB(), "postgresql")
+#: the same, but Python None is SQL NULL, never the JSON ``null`` (what a partial index can test)
+JsonOrNull = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

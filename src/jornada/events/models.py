@@ -25,7 +25,8 @@ class Event(WorkspaceScoped, Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "message_id"),
         Index("ix_events_contact_time", "workspace_id", "contact_id", "timestamp"),
-        Index("ix_events_name_time", "workspace_id", "event", "timestamp"),
+        # with contact_id: event conditions group a name's events by contact from the index
+        Index("ix_events_name_time", "workspace_id", "event", "timestamp", "contact_id"),
     )
 
     id: Mapped[int] = mapped_column(_EventId, primary_key=True, autoincrement=True)
