@@ -45,6 +45,7 @@ from jornada.audience.definition import (
     Tag,
     uses_events,
 )
+from jornada.audience.judge import Judge, Timeline, judge
 from jornada.audience.models import SegmentMember, SegmentRecheck
 from jornada.db.bulk import Bulk
 from jornada.events.record import EventRecord
@@ -65,7 +66,7 @@ _FACT_EVENTS: dict[str, frozenset[str]] = {
     "days_since_last_seen": frozenset({ANY}),
     "score": frozenset({ANY}),
 }
-_RECHECK_MARGIN = timedelta(seconds=1)  # past the boundary, where the answer has flipped
+RECHECK_MARGIN = timedelta(seconds=1)  # past the boundary, where the answer has flipped
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Tracked:
     depends: frozenset[str]
     reads_events: bool
     predicate: Predicate
+    judge: Judge  # the predicate and next_change at once (the hot path of evaluate)
 
     def touched_by(self, names: Iterable[str]) -> bool:
         return ANY in self.depends or not self.depends.isdisjoint(names)
@@ -120,6 +122,7 @@ def track(definition: SegmentDefinition, condition: Condition) -> Tracked:
         dependencies(condition),
         uses_events(condition),
         to_predicate(condition),
+        judge(condition),
     )
 
 
@@ -131,7 +134,7 @@ def next_change(
     margin, so that the re-check sees it changed); None: never."""
     # a boundary at now itself still flips just after it (windows include their edge)
     moments = [m for m in _boundaries(condition, contact, now, events) if m >= now]
-    return min(moments) + _RECHECK_MARGIN if moments else None
+    return min(moments) + RECHECK_MARGIN if moments else None
 
 
 def _boundaries(
@@ -218,17 +221,15 @@ def evaluate(
     current = _members(conn, bulk, workspace_id, keys, ids)
     changes: list[Change] = []
     rechecks: dict[tuple[str, str], datetime] = {}
+    timelines = {contact_id: Timeline(events.get(contact_id, []), now.tzinfo) for contact_id in ids}
     for segment in segments:
-        holds = segment.predicate
+        verdict = segment.judge
         for contact_id in ids:
-            contact = contacts[contact_id]
-            history = events.get(contact_id, [])
-            inside = holds(contact, now, history if segment.reads_events else None)
+            inside, due = verdict(contacts[contact_id], now, timelines[contact_id])
             if inside != ((segment.key, contact_id) in current):
                 changes.append(Change(contact_id, segment.key, segment.name, inside, now))
-            due = next_change(segment.condition, contact, now, history)
             if due is not None:
-                rechecks[(segment.key, contact_id)] = due
+                rechecks[(segment.key, contact_id)] = due + RECHECK_MARGIN
     _write(conn, bulk, workspace_id, keys, ids, changes, rechecks)
     return changes
 
@@ -273,9 +274,7 @@ def _members(
     """(segment, contact) pairs stored as members, by primary key (segment key, then contact)."""
     return {
         (key, contact_id)
-        for key, contact_id, _ in _rows(
-            conn, bulk, workspace_id, "segment_members", "entered_at", keys, ids
-        )
+        for key, contact_id in _rows(conn, bulk, workspace_id, "segment_members", (), keys, ids)
     }
 
 
@@ -286,7 +285,7 @@ def _rechecks(
     return {
         (key, contact_id): bulk.read_time(due)
         for key, contact_id, due in _rows(
-            conn, bulk, workspace_id, "segment_rechecks", "due_at", keys, ids
+            conn, bulk, workspace_id, "segment_rechecks", ("due_at",), keys, ids
         )
     }
 
@@ -296,7 +295,7 @@ def _rows(
     bulk: Bulk,
     workspace_id: str,
     table: str,
-    column: str,
+    columns: tuple[str, ...],
     keys: set[str],
     ids: Sequence[str],
 ) -> list[tuple[Any, ...]]:
@@ -305,7 +304,7 @@ def _rows(
         rows += bulk.select_in(
             conn,
             table,
-            ("segment_key", "contact_id", column),
+            ("segment_key", "contact_id", *columns),
             workspace_id,
             "contact_id",
             ids[start : start + 500],
@@ -359,17 +358,34 @@ def _write(
 
 
 # -- which segments, cached -------------------------------------------------------------------
-_cache: dict[tuple[str, str], tuple[float, list[Tracked]]] = {}
+class TrackedSegments(list[Tracked]):
+    """A workspace's tracked segments, remembering which of them each kind of event touches."""
+
+    def __init__(self, segments: Iterable[Tracked]) -> None:
+        super().__init__(segments)
+        self._touched: dict[frozenset[str], tuple[int, ...]] = {}
+
+    def touched(self, names: frozenset[str]) -> tuple[int, ...]:
+        """The positions of the segments that events of these names can change."""
+        found = self._touched.get(names)
+        if found is None:
+            found = tuple(i for i, s in enumerate(self) if s.touched_by(names))
+            self._touched[names] = found
+        return found
+
+
+_cache: dict[tuple[int, str], tuple[float, TrackedSegments]] = {}
 
 
 def cached(
-    key: tuple[str, str], build: Callable[[], list[Tracked]], *, max_age: float = CACHE_SECONDS
-) -> list[Tracked]:
-    """The tracked segments of a workspace, rebuilt at most every ``max_age`` seconds."""
+    key: tuple[int, str], build: Callable[[], list[Tracked]], *, max_age: float = CACHE_SECONDS
+) -> TrackedSegments:
+    """The tracked segments of a workspace, rebuilt at most every ``max_age`` seconds
+    (``key``: the engine's identity and the workspace)."""
     hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < max_age:
         return hit[1]
-    segments: list[Tracked] = build()
+    segments = TrackedSegments(build())
     _cache[key] = (time.monotonic(), segments)
     return segments
 

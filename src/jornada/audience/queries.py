@@ -19,7 +19,7 @@ from jornada.audience.definition import (
     references,
     resolve,
 )
-from jornada.audience.membership import Change, Tracked, record_names, track
+from jornada.audience.membership import Change, Tracked, TrackedSegments, record_names, track
 from jornada.audience.models import SegmentMember
 from jornada.audience.rfm import RFM_PREFIX, rfm_segment, rfm_segments
 from jornada.audience.store import SavedSegment, custom_segment, custom_segments, save_segment
@@ -217,7 +217,7 @@ def builtin_segments(session: Session, workspace_id: str) -> list[SegmentDefinit
 # -- incremental membership ----------------------------------------------------------------------
 def tracked_segments(
     session: Session, workspace_id: str, listened: Callable[[], Iterable[str]] = tuple
-) -> list[Tracked]:
+) -> TrackedSegments:
     """The segments kept current: the workspace's own, and the built-ins flows listen to.
 
     ``listened`` gives the keys flows listen to; it is called only when the list
@@ -241,7 +241,7 @@ def tracked_segments(
                 continue
         return out
 
-    return membership.cached((str(session.get_bind().engine.url), workspace_id), build)
+    return membership.cached((id(session.get_bind().engine), workspace_id), build)
 
 
 def keep_segments_current(
@@ -266,7 +266,7 @@ def keep_segments_current(
         state = states.get(contact_id)
         if state is None or getattr(state, "merged_into_id", None) is not None:
             continue
-        wanted = tuple(i for i, s in enumerate(segments) if s.touched_by(names))
+        wanted = segments.touched(frozenset(names))
         if wanted:
             groups.setdefault(wanted, {})[contact_id] = state
     changes: list[Change] = []
