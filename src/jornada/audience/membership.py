@@ -217,7 +217,7 @@ def evaluate(
     bulk = Bulk(conn.dialect.name)
     ids = sorted(contacts)
     keys = {s.key for s in segments}
-    events = _events(conn, bulk, workspace_id, segments, ids)
+    events = _events(conn, bulk, workspace_id, segments, ids, now)
     current = _members(conn, bulk, workspace_id, keys, ids)
     changes: list[Change] = []
     rechecks: dict[tuple[str, str], datetime] = {}
@@ -235,7 +235,12 @@ def evaluate(
 
 
 def _events(
-    conn: Any, bulk: Bulk, workspace_id: str, segments: Sequence[Tracked], ids: Sequence[str]
+    conn: Any,
+    bulk: Bulk,
+    workspace_id: str,
+    segments: Sequence[Tracked],
+    ids: Sequence[str],
+    now: datetime,
 ) -> dict[str, list[EventLike]]:
     """The events the segments' event conditions read, for these contacts, in one query per 500."""
     names = sorted(
@@ -244,6 +249,16 @@ def _events(
     out: dict[str, list[EventLike]] = {}
     if not names:
         return out
+    spans = [
+        leaf.within
+        for s in segments
+        if s.reads_events
+        for leaf in _event_leaves(s.condition)
+        if leaf.event in names
+    ]
+    # events older than every window can change no answer (nor any next change)
+    windows = [w for w in spans if w is not None]
+    since = ("timestamp", now - max(windows)) if windows and len(windows) == len(spans) else None
     for start in range(0, len(ids), 500):
         rows = bulk.select_in(
             conn,
@@ -253,12 +268,24 @@ def _events(
             "contact_id",
             ids[start : start + 500],
             also=("event", names),
+            since=since,
         )
         for contact_id, name, at, properties in rows:
             moment = bulk.read_time(at)
             assert moment is not None
             out.setdefault(contact_id, []).append(_Seen(name, moment, bulk.read_json(properties)))
     return out
+
+
+def _event_leaves(condition: Condition) -> Iterable[EventCondition]:
+    match condition:
+        case All(items) | AnyOf(items):
+            for item in items:
+                yield from _event_leaves(item)
+        case Not(item):
+            yield from _event_leaves(item)
+        case EventCondition():
+            yield condition
 
 
 @dataclass(frozen=True)

@@ -104,9 +104,10 @@ class Bulk:
         values: Sequence[Any],
         *,
         also: tuple[str, Sequence[Any]] | None = None,
+        since: tuple[str, datetime] | None = None,
     ) -> list[tuple[Any, ...]]:
         """``SELECT columns FROM table WHERE workspace_id = ? AND key IN (values)``
-        [``AND also[0] IN (also[1])``]."""
+        [``AND also[0] IN (also[1])``] [``AND since[0] >= since[1]``, a time]."""
         if not values or (also is not None and not also[1]):
             return []
         marks = ", ".join([self.mark] * len(values))
@@ -118,6 +119,9 @@ class Bulk:
         if also is not None:
             sql += f" AND {also[0]} IN ({', '.join([self.mark] * len(also[1]))})"
             params += list(also[1])
+        if since is not None:
+            sql += f" AND {since[0]} >= {self.mark}"
+            params.append(self.time(since[1]))
         cursor = self._cursor(conn)
         try:
             cursor.execute(sql, params)
