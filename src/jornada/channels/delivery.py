@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, case, func, or_, select
+from sqlalchemy import Row, Table, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from jornada.channels.email.compose import Outbound
@@ -266,6 +266,7 @@ def _claim(
     )
     groups: dict[tuple[str, str], _Group] = {}
     attempts: dict[int, int] = {}
+    leased: list[tuple[_Group, list[Row[Any]]]] = []
     for workspace_id, channel in pending:
         if limit <= 0:
             break
@@ -284,15 +285,16 @@ def _claim(
             rate_per_second=group.config.rate_per_second if group.config is not None else None,
         )
         rows = _due_rows(session, database, key, due, budget) if budget > 0 else []
-        claimed = _lease(rows, group, attempts, now)
+        taken = _lease(session, rows, attempts, now)
         limit -= len(rows)
-        if group.messages:
+        if taken:
             groups[key] = group
-        if cap is not None and used + claimed >= cap:
-            session.flush()  # the leased rows are ``sending`` now: the rest are left
+            leased.append((group, taken))
+        if cap is not None and used + len(taken) >= cap:
+            # the leased rows are ``sending`` already (plain UPDATEs): the rest are left
             _defer_to(session, key, now, next_day, f"daily cap of {cap} reached")
-    if attempts:
-        _add_locales(session, groups)
+    if leased:
+        _add_messages(session, leased)
     return groups, attempts
 
 
@@ -316,13 +318,33 @@ def _used_today(
     return int(sent or 0) + int(sending or 0)
 
 
+#: What a claim reads of a message: the snapshot a transport sends, and what the lease needs.
+_CLAIMED = (
+    Message.id,
+    Message.workspace_id,
+    Message.contact_id,
+    Message.channel,
+    Message.purpose,
+    Message.template,
+    Message.to_address,
+    Message.subject,
+    Message.body,
+    Message.text_body,
+    Message.status,
+    Message.attempts,
+)
+
+
 def _due_rows(
     session: Session, database: Database, key: tuple[str, str], due: Any, budget: int
-) -> list[Message]:
+) -> list[Row[Any]]:
     """Up to ``budget`` of the group's due messages; transactional ones first (a cap hits
-    marketing before an order confirmation), then the oldest."""
+    marketing before an order confirmation), then the oldest.
+
+    Plain rows, not ORM objects: the lease is two set-based UPDATEs (:func:`_lease`).
+    """
     query = (
-        select(Message)
+        select(*_CLAIMED)
         .where(Message.workspace_id == key[0], Message.channel == key[1], *due)
         .order_by(
             case((Message.purpose == "transactional", 0), else_=1),
@@ -333,21 +355,49 @@ def _due_rows(
     )
     if not database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
-def _lease(rows: Sequence[Message], group: _Group, attempts: dict[int, int], now: datetime) -> int:
-    """Mark ``rows`` ``sending`` into ``group``; returns how many (lapsed marketing fails)."""
-    for row in rows:
-        if row.status == "sending" and row.purpose == "marketing":
-            # the worker that held it died after (maybe) sending: at most once for marketing
-            row.status, row.failed_at = "failed", now
-            row.error = "interrupted while sending; marketing is not sent twice"
-            continue
-        row.status, row.next_attempt_at = "sending", now + LEASE
-        row.attempts += 1
-        attempts[row.id] = row.attempts
-        group.messages.append(
+def _lease(
+    session: Session, rows: Sequence[Row[Any]], attempts: dict[int, int], now: datetime
+) -> list[Row[Any]]:
+    """Mark ``rows`` ``sending`` (an attempt each); returns those leased (lapsed marketing fails).
+
+    The rows are locked by the claim (``FOR UPDATE`` / SQLite's writer lock), so the
+    attempt counted in SQL (``attempts + 1``) is the one noted in ``attempts``.
+    """
+    table = cast(Table, Message.__table__)
+    # the worker that held it died after (maybe) sending: at most once for marketing
+    lapsed = [r.id for r in rows if r.status == "sending" and r.purpose == "marketing"]
+    taken = [r for r in rows if not (r.status == "sending" and r.purpose == "marketing")]
+    if lapsed:
+        session.execute(
+            table.update()
+            .where(table.c.id.in_(lapsed))
+            .values(
+                status="failed",
+                failed_at=now,
+                error="interrupted while sending; marketing is not sent twice",
+            )
+        )
+    if taken:
+        session.execute(
+            table.update()
+            .where(table.c.id.in_([r.id for r in taken]))
+            .values(status="sending", next_attempt_at=now + LEASE, attempts=table.c.attempts + 1)
+        )
+    for row in taken:
+        attempts[row.id] = row.attempts + 1
+    return taken
+
+
+def _add_messages(session: Session, leased: Sequence[tuple[_Group, list[Row[Any]]]]) -> None:
+    """Each group's leased rows as :class:`Outbound`, with the contact's locale (one query)."""
+    ids = sorted({r.contact_id for _, rows in leased for r in rows})
+    query = select(Contact.id, Contact.locale).where(Contact.id.in_(ids))
+    locales: dict[str, str | None] = {row[0]: row[1] for row in session.execute(query)}
+    for group, rows in leased:
+        group.messages.extend(
             Outbound(
                 id=row.id,
                 workspace_id=row.workspace_id,
@@ -359,19 +409,10 @@ def _lease(rows: Sequence[Message], group: _Group, attempts: dict[int, int], now
                 subject=row.subject,
                 body=row.body,
                 text=row.text_body,
-                locale=None,  # filled in by _add_locales
+                locale=locales.get(row.contact_id),
             )
+            for row in rows
         )
-    return len(group.messages)
-
-
-def _add_locales(session: Session, groups: Mapping[tuple[str, str], _Group]) -> None:
-    """Each claimed message's contact locale, with one query."""
-    ids = sorted({m.contact_id for g in groups.values() for m in g.messages})
-    query = select(Contact.id, Contact.locale).where(Contact.id.in_(ids))
-    locales: dict[str, str | None] = {row[0]: row[1] for row in session.execute(query)}
-    for group in groups.values():
-        group.messages[:] = [replace(m, locale=locales.get(m.contact_id)) for m in group.messages]
 
 
 def _defer_to(

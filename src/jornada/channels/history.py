@@ -102,6 +102,7 @@ class SendHistory:
         self._sent: dict[str, list[Sent]] = defaultdict(list)
         self._suppressed: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
         self._replied: dict[str, datetime] = {}
+        self._recipients: dict[str, Recipient] = {}
         sends = [i for i in items if i.kind == "send"]
         if not sends:
             return
@@ -109,7 +110,7 @@ class SendHistory:
         addresses = set()
         for item in sends:
             channel = item.channel or "email"
-            to = address(channel, recipient(contacts[item.contact_id]))
+            to = address(channel, self.recipient(contacts[item.contact_id]))
             if to:
                 addresses.add(normal_address(channel, to))
         if addresses:
@@ -156,6 +157,13 @@ class SendHistory:
                 last = self._replied.get(reply.contact_id)
                 if channel == "whatsapp" and (last is None or reply.timestamp > last):
                     self._replied[reply.contact_id] = reply.timestamp
+
+    def recipient(self, contact: Contact) -> Recipient:
+        """:func:`recipient` of ``contact``, made once per batch (the contacts do not change)."""
+        found = self._recipients.get(contact.id)
+        if found is None:
+            found = self._recipients[contact.id] = recipient(contact)
+        return found
 
     def of(self, item: OutboxItem) -> History:
         """What the gate knows about the past of ``item``'s contact."""

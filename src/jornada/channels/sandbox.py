@@ -143,10 +143,11 @@ def send(
         else template_for(session, item.workspace_id, template_id)
     )
     settings = history.settings(item) if history is not None else DEFAULT_SENDING
+    who = history.recipient(contact) if history is not None else recipient(contact)
     verdict = gate(
         channel,
         str(item.payload.get("purpose", "marketing")),
-        recipient(contact),
+        who,
         now,
         history.quiet(item) if history is not None else settings.quiet,
         template=template_id,
@@ -194,6 +195,7 @@ def send(
             rendered.text if rendered.whatsapp is None else orjson.dumps(rendered.whatsapp).decode()
         ),
         provider=(providers or {}).get((item.workspace_id, channel)),
+        to=address(item.channel or item.kind, who),  # the stored channel, as _record names it
     )
     if history is not None:
         history.record(item, template_id, now)

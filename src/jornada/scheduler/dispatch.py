@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jornada.channels.catalog import TemplateBook
@@ -19,6 +19,7 @@ from jornada.channels.sandbox import call_webhook, done, record_effect, send
 from jornada.channels.sending import sending_settings_for
 from jornada.contacts import Contact
 from jornada.crm.actions import create_task
+from jornada.db.bulk import Bulk
 from jornada.flows import CATALOG
 from jornada.outbox import OutboxItem
 from jornada.workspaces import Workspace
@@ -72,7 +73,28 @@ def carry_out(session: Session, items: Sequence[OutboxItem], now: datetime) -> N
             else:
                 record_effect(item, contact, now, out)
     if out:
-        session.execute(cast(Table, Message.__table__).insert(), out)
+        _insert_messages(session, out)
+
+
+#: The message columns holding times (written in the bulk writer's storage format).
+_MESSAGE_TIMES = frozenset({"created_at", "next_attempt_at", "sent_at"})
+
+
+def _insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """The batch's message rows (all of one shape) in one ``executemany`` on the DB-API
+    cursor, as ingestion writes its events: SQLAlchemy's per-row parameter processing
+    was a fifth of the insert's time. Columns left out get their defaults (NULL), as before."""
+    bulk = Bulk(session.get_bind().dialect.name)
+    columns = list(rows[0])
+    bulk.insert(
+        session.connection(),
+        Message.__tablename__,
+        columns,
+        [
+            tuple(bulk.time(row[c]) if c in _MESSAGE_TIMES else row[c] for c in columns)
+            for row in rows
+        ],
+    )
 
 
 def _flow_quiet_hours(

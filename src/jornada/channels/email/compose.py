@@ -14,7 +14,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from html import escape
@@ -52,6 +52,7 @@ FOOTER = {
     "pt": ("Não quer mais receber nossos e-mails?", "Descadastre-se"),
     "en": ("Don't want these e-mails any more?", "Unsubscribe"),
 }
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)  # where a full document's extras go
 _MESSAGE_ID = re.compile(r"<jornada\.(\d+)\.([0-9A-Za-z]{1,26})@")
 
 
@@ -112,7 +113,7 @@ def compose(
         ("From", _sender_header(sender)),
         ("To", message.to),
         ("Subject", _text_header(message.subject or "")),
-        ("Date", format_datetime(now)),
+        ("Date", _date_header(now, now.utcoffset())),
         ("Message-ID", message_id),
     ]
     if options.get("reply_to"):
@@ -127,6 +128,13 @@ def compose(
     if options.get("dkim_selector"):
         data = _dkim_sign(data, options, secrets)
     return data, envelope_from, message_id
+
+
+@lru_cache(maxsize=16)
+def _date_header(now: datetime, offset: timedelta | None) -> str:
+    """The Date header of ``now`` (RFC 5322), which shows its ``offset``; a delivery pass
+    stamps all its messages with the same ``now``, so it is formatted once."""
+    return format_datetime(now)
 
 
 @lru_cache(maxsize=256)
@@ -202,8 +210,8 @@ def _html(message: Outbound, keys: Keyring, public_url: str, unsubscribe: str | 
     pixel = f"{public_url}/o/{sign_token(keys, 'open', message.id)}"
     extra += f'<img src="{escape(pixel)}" width="1" height="1" alt="" style="display:block">'
     lang = "en" if _language(message.locale) == "en" else "pt-BR"
-    if re.search(r"</body\s*>", body, re.IGNORECASE):
-        document = re.sub(r"(?i)</body\s*>", lambda _: extra + "</body>", body, count=1)
+    if _BODY_END.search(body):
+        document = _BODY_END.sub(lambda _: extra + "</body>", body, count=1)
         if "<head" not in document.lower():
             document = document.replace(
                 "<body", f"<head><style>{LAYOUT_CSS}</style></head><body", 1
