@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
+from operator import itemgetter
 from typing import Any
 
 from jornada.audience.compile import (
@@ -41,12 +42,9 @@ class Timeline:
         for position, event in enumerate(events):
             at = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=tz)
             by_name.setdefault(event.event, []).append((at, position, event))
-        self._by_name = {
-            name: ([at for at, _, _ in rows], rows)
-            for name, rows in (
-                (n, sorted(r, key=lambda row: (row[0], row[1]))) for n, r in by_name.items()
-            )
-        }
+        for rows in by_name.values():
+            rows.sort(key=itemgetter(0))  # stable: equal times keep the order given
+        self._by_name = {name: ([row[0] for row in rows], rows) for name, rows in by_name.items()}
 
     def named(self, name: str) -> tuple[list[datetime], list[tuple[datetime, int, EventLike]]]:
         """The times, and (time, position given, event) rows, of the events named ``name``."""
