@@ -11,11 +11,11 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from jornada.channels.delivery import MAX_ATTEMPTS
+from jornada.channels.delivery import LEASE, MAX_ATTEMPTS
 from jornada.channels.health import integration_health
-from jornada.channels.models import Suppression
+from jornada.channels.models import Message, Suppression
 from jornada.channels.providers import Keyring
 from jornada.channels.tracking import links, read_token
 from jornada.db import Database
@@ -362,3 +362,34 @@ def test_secrets_under_another_key_keep_messages_queued_with_an_incident(
     deliver_due(database, T0 + timedelta(hours=1), courier())
     assert messages(database, shop)[0].status == "sent"
     assert len(smtp.received) == 1
+
+
+def test_a_lapsed_lease_fails_marketing_and_sends_transactional_again(
+    database: Database, shop: Shop, smtp: SmtpServer
+) -> None:
+    """A worker died holding two e-mails: marketing is not sent twice, an order e-mail is."""
+    # given: both queued, then leased by a worker that never came back
+    use_smtp(database, shop, smtp, T0)
+    ana = customer(database, shop, T0)
+    bia = customer(database, shop, T0, user="bia", email="bia@example.com")
+    enqueue_email(database, shop, ana, T0)
+    enqueue_email(database, shop, bia, T0, template="b2b-welcome", purpose="transactional")
+    dispatch_due(database, T0)
+    with database.write() as session:
+        session.execute(
+            update(Message)
+            .where(Message.workspace_id == shop.ref.id)
+            .values(status="sending", attempts=1, next_attempt_at=T0 + LEASE)
+        )
+
+    # when: a delivery pass after the lease lapsed
+    later = T0 + LEASE + timedelta(seconds=1)
+    deliver_due(database, later, courier())
+
+    # then
+    marketing, transactional = messages(database, shop)
+    assert (marketing.status, marketing.attempts) == ("failed", 1)
+    assert marketing.error == "interrupted while sending; marketing is not sent twice"
+    assert marketing.failed_at == later
+    assert (transactional.status, transactional.attempts) == ("sent", 2)
+    assert [r.rcpt_tos for r in smtp.received] == [["bia@example.com"]]
