@@ -25,6 +25,7 @@ from jornada.audience.rfm import RFM_PREFIX, rfm_segment, rfm_segments
 from jornada.audience.store import SavedSegment, custom_segment, custom_segments, save_segment
 from jornada.contacts import Contact
 from jornada.contacts.queries import check_limit, decode_cursor, encode_cursor
+from jornada.db.bulk import driver_rows
 from jornada.errors import InvalidInput, NotFound
 from jornada.events.record import EventRecord
 
@@ -93,11 +94,8 @@ def member_ids(
 ) -> set[str]:
     """The ids of every member at ``now``, in one query (a full recomputation of the segment)."""
     query = select(Contact.id).where(_members_clause(session, workspace_id, definition, now))
-    result = session.connection().execute(query)
-    try:  # an id needs no conversion: the driver's own rows, without a Row object each
-        return {contact_id for (contact_id,) in result.cursor.fetchall()}
-    finally:
-        result.close()
+    # an id needs no conversion: the driver's own rows, without a Row object each
+    return {contact_id for (contact_id,) in driver_rows(session.connection(), query)}
 
 
 def segment_size(

@@ -41,7 +41,7 @@ from jornada.audience.quintiles import Boundaries, lower_bounds, quintile
 from jornada.audience.rfm_live import Customer, customers_of, stored_boundaries
 from jornada.contacts import Contact
 from jornada.contacts.state import cents_str
-from jornada.db.bulk import Bulk
+from jornada.db.bulk import Bulk, driver_rows
 from jornada.errors import NotFound
 
 RFM_PREFIX = "rfm-"
@@ -175,11 +175,7 @@ def ranked_boundaries(session: Session, workspace_id: str) -> Boundaries:
         Contact.orders_count >= 1,
         Contact.last_order_at.is_not(None),
     )
-    result = session.connection().execute(query)
-    try:
-        rows = result.cursor.fetchall()
-    finally:
-        result.close()
+    rows = driver_rows(session.connection(), query)
     read_time = Bulk(session.get_bind().dialect.name).read_time
     recency = lower_bounds(sorted(row[0] for row in rows))
     return Boundaries(

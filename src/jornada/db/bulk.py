@@ -1,7 +1,8 @@
 """Bulk writes for the ingestion hot path, straight to the DB-API cursor.
 
 SQLAlchemy's per-row parameter processing costs more than SQLite's own
-insert on the ingestion path, so rows are converted here once, in the same
+insert on the ingestion path (and its per-row result processing more than a
+large read of ids: :func:`driver_rows`), so rows are converted here once, in the same
 storage format SQLAlchemy uses (naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` and
 JSON text on SQLite; aware datetimes on PostgreSQL), and handed to
 ``executemany``. Everything else keeps using SQLAlchemy.
@@ -14,11 +15,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Executable
 
 
 def _default(value: Any) -> Any:
     return str(value)
+
+
+def driver_rows(conn: Connection, query: Executable) -> list[Any]:
+    """The rows of ``query`` as the driver returns them: tuples, no Row object, no type
+    processing (on SQLite a time is its stored text). For reads of many rows of few columns."""
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 class Bulk:
