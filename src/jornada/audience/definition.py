@@ -49,7 +49,7 @@ names the path of the offending part (``where.all[1].gt``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -304,16 +304,21 @@ def _properties(raw: Any, path: str) -> tuple[tuple[str, Scalar], ...]:
     return tuple(out)
 
 
-def uses_events(condition: Condition) -> bool:
-    """Whether the condition reads the contact's events (its predicate then needs them)."""
+def event_leaves(condition: Condition) -> Iterator[EventCondition]:
+    """The event conditions inside ``condition``, in order."""
     match condition:
         case All(items) | AnyOf(items):
-            return any(uses_events(c) for c in items)
+            for item in items:
+                yield from event_leaves(item)
         case Not(item):
-            return uses_events(item)
+            yield from event_leaves(item)
         case EventCondition():
-            return True
-    return False
+            yield condition
+
+
+def uses_events(condition: Condition) -> bool:
+    """Whether the condition reads the contact's events (its predicate then needs them)."""
+    return next(event_leaves(condition), None) is not None
 
 
 def references(condition: Condition) -> frozenset[str]:

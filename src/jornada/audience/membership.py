@@ -27,10 +27,8 @@ from sqlalchemy.orm import Session
 from jornada.audience.compile import (
     ContactLike,
     EventLike,
-    Predicate,
     fact_time,
     matching_events,
-    to_predicate,
 )
 from jornada.audience.definition import (
     All,
@@ -43,6 +41,7 @@ from jornada.audience.definition import (
     SegmentDefinition,
     Stage,
     Tag,
+    event_leaves,
     uses_events,
 )
 from jornada.audience.judge import Judge, Timeline, judge
@@ -78,8 +77,7 @@ class Tracked:
     condition: Condition
     depends: frozenset[str]
     reads_events: bool
-    predicate: Predicate
-    judge: Judge  # the predicate and next_change at once (the hot path of evaluate)
+    judge: Judge  # in or out, and the next change (what to_predicate and next_change say)
 
     def touched_by(self, names: Iterable[str]) -> bool:
         return ANY in self.depends or not self.depends.isdisjoint(names)
@@ -121,7 +119,6 @@ def track(definition: SegmentDefinition, condition: Condition) -> Tracked:
         condition,
         dependencies(condition),
         uses_events(condition),
-        to_predicate(condition),
         judge(condition),
     )
 
@@ -253,7 +250,7 @@ def _events(
         leaf.within
         for s in segments
         if s.reads_events
-        for leaf in _event_leaves(s.condition)
+        for leaf in event_leaves(s.condition)
         if leaf.event in names
     ]
     # events older than every window can change no answer (nor any next change)
@@ -275,17 +272,6 @@ def _events(
             assert moment is not None
             out.setdefault(contact_id, []).append(_Seen(name, moment, bulk.read_json(properties)))
     return out
-
-
-def _event_leaves(condition: Condition) -> Iterable[EventCondition]:
-    match condition:
-        case All(items) | AnyOf(items):
-            for item in items:
-                yield from _event_leaves(item)
-        case Not(item):
-            yield from _event_leaves(item)
-        case EventCondition():
-            yield condition
 
 
 @dataclass(frozen=True)
