@@ -3,7 +3,8 @@
 SQLite runs in WAL mode (readers never block the writer) with a busy timeout
 and foreign keys on. Writers open their transaction with ``BEGIN IMMEDIATE``
 so two writers queue on the lock instead of failing when a read upgrades to a
-write; within one process a lock keeps writers from even contending.
+write; within one process a first-come, first-served lock (:class:`Turns`) keeps
+writers from even contending, and from starving one another.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, sqlite_synchronous)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock = threading.Lock()
+        self._write_lock = Turns()
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,6 +86,38 @@ class Database:
 
 
 _NO_LOCK = contextlib.nullcontext()
+
+
+class Turns:
+    """A lock taken in the order it was asked for (a ticket lock).
+
+    ``threading.Lock`` lets the thread that releases it take it straight back: the
+    scheduler, going from one full batch to the next, kept the courier and the
+    ingestion threads from SQLite's writer for as long as it had work (e-mail
+    delivery waited for dispatch to finish). Here each writer waits its turn.
+    """
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition(threading.Lock())
+        self._next = 0  # the ticket the next caller draws
+        self._serving = 0  # the ticket whose holder may go
+
+    @property
+    def waiting(self) -> int:
+        """How many callers hold a ticket and are not yet served (the holder not counted)."""
+        with self._turn:
+            return max(self._next - self._serving - 1, 0)
+
+    def __enter__(self) -> None:
+        with self._turn:
+            ticket = self._next
+            self._next += 1
+            self._turn.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *_: object) -> None:
+        with self._turn:
+            self._serving += 1
+            self._turn.notify_all()
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
