@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from jornada.channels.health import integration_health
 from jornada.channels.models import Message, Suppression
 from jornada.channels.providers import Keyring
 from jornada.channels.tracking import links, read_token
+from jornada.clock import SystemClock
+from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.flows import install, library_flows
 from jornada.ingest import accept_messages
-from jornada.scheduler import deliver_due, dispatch_due, tick
+from jornada.scheduler import Worker, deliver_due, dispatch_due, tick
 from tests.channels.conftest import (
     KEYS,
     PUBLIC_URL,
@@ -393,3 +396,42 @@ def test_a_lapsed_lease_fails_marketing_and_sends_transactional_again(
     assert marketing.failed_at == later
     assert (transactional.status, transactional.attempts) == ("sent", 2)
     assert [r.rcpt_tos for r in smtp.received] == [["bia@example.com"]]
+
+
+def test_the_worker_delivers_batch_after_batch_each_email_once(
+    database: Database, shop: Shop, smtp: SmtpServer
+) -> None:
+    """The worker's loops, as ``serve`` runs them: 1,100 e-mails (three claims, the
+    next claimed while the last is on the wire) reach the server once each and are
+    all recorded ``sent`` after one attempt."""
+    # given 1,100 opted-in contacts with an e-mail each, due now
+    now = datetime.now(UTC)
+    use_smtp(database, shop, smtp, now - timedelta(days=2))
+    people = [
+        {
+            "type": "identify",
+            "userId": f"c{i}",
+            "timestamp": (now - timedelta(days=1)).isoformat(),
+            "traits": {"email": f"c{i}@example.com", "consent": {"email_marketing": True}},
+        }
+        for i in range(1_100)
+    ]
+    accepted = accept_messages(database, shop.ref, people, received_at=now - timedelta(days=1))
+    assert accepted.rejected == []
+    with database.read() as session:
+        ids = list(session.scalars(select(Contact.id).where(Contact.workspace_id == shop.ref.id)))
+    for contact_id in ids:
+        enqueue_email(database, shop, contact_id, now)
+    # when the worker runs until every message is out
+    worker = Worker(database, SystemClock(), idle_seconds=0.05, courier=courier())
+    worker.start()
+    try:
+        deadline = datetime.now(UTC) + timedelta(minutes=3)
+        while len(smtp.received) < 1_100 and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.1)
+    finally:
+        worker.stop()  # what is on the wire is recorded before it stops
+    # then
+    recipients = [r.rcpt_tos[0] for r in smtp.received]
+    assert len(recipients) == 1_100 == len(set(recipients))
+    assert {(m.status, m.attempts) for m in messages(database, shop)} == {("sent", 1)}

@@ -30,10 +30,12 @@ marketing one is failed (at most once), as the architecture's outbox rule says.
 
 from __future__ import annotations
 
+import logging
 import random
-from collections import defaultdict
+import threading
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
@@ -58,12 +60,14 @@ from jornada.channels.push.send import WebPushTransport
 from jornada.channels.twilio.send import TwilioTransport
 from jornada.channels.webhook.send import WebhookTransport
 from jornada.channels.whatsapp.send import WhatsAppCloudTransport
+from jornada.clock import Clock
 from jornada.config import Settings
 from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.errors import JornadaError
 from jornada.workspaces import Workspace
 
+_log = logging.getLogger("jornada.delivery")
 BATCH = 500  # messages claimed per pass
 LEASE = timedelta(minutes=5)  # a claimed message is another worker's to take after this
 MAX_ATTEMPTS = 8  # tries the provider answered "later" to before the message fails
@@ -204,39 +208,117 @@ class _Group:
 
 def deliver_due(database: Database, now: datetime, courier: Courier, *, limit: int = BATCH) -> int:
     """Send the messages due at ``now``; returns how many were claimed."""
-    if courier.database is None:
-        courier = replace(courier, database=database)
+    courier = _bound(courier, database)
+    with ThreadPoolExecutor(
+        max_workers=courier.connections, thread_name_prefix="jornada-send"
+    ) as pool:
+        batch = _start(database, now, courier, pool, limit)
+        return 0 if batch is None else _finish(database, batch)
+
+
+def deliver_continuously(
+    database: Database,
+    clock: Clock,
+    courier: Courier,
+    *,
+    stop: threading.Event,
+    wake: threading.Event,
+    idle_seconds: float,
+    limit: int = BATCH,
+) -> None:
+    """The worker's courier loop, until ``stop``: each batch is claimed while the one
+    before is on the wire, and recorded while the next one is, so the connections
+    never wait for the database (two batches out at most). It sleeps up to
+    ``idle_seconds`` when nothing is due, or until ``wake`` is set."""
+    courier = _bound(courier, database)
+    out: deque[_Batch] = deque()
+    with ThreadPoolExecutor(
+        max_workers=courier.connections, thread_name_prefix="jornada-send"
+    ) as pool:
+        while not stop.is_set():
+            batch = None
+            try:
+                batch = _start(database, clock.now(), courier, pool, limit)
+                if batch is not None:
+                    out.append(batch)
+                # the older batch is recorded once the newer one is being sent
+                while out and (batch is None or len(out) > 1 or out[0].done()):
+                    _finish(database, out.popleft())
+            except Exception:  # a database hiccup must not stop delivery for good
+                _log.exception("delivery pass failed; trying again")
+            if not out and (batch is None or batch.size < limit):
+                wake.wait(idle_seconds)
+                wake.clear()
+        while out:  # what is on the wire is recorded before the worker stops
+            _finish(database, out.popleft())
+
+
+def _bound(courier: Courier, database: Database) -> Courier:
+    return courier if courier.database is not None else replace(courier, database=database)
+
+
+@dataclass
+class _Batch:
+    """One claim's messages: their groups, attempts, and the connections' jobs sending them."""
+
+    now: datetime
+    groups: dict[tuple[str, str], _Group]
+    attempts: dict[int, int]
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    failures: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    jobs: list[tuple[tuple[str, str], deque[Outbound], Future[_Shared]]] = field(
+        default_factory=list
+    )
+
+    @property
+    def size(self) -> int:
+        return sum(len(g.messages) for g in self.groups.values())
+
+    def done(self) -> bool:
+        return all(job.done() for _, _, job in self.jobs)
+
+
+_Shared = tuple[dict[int, Outcome], list[str]]
+
+
+def _start(
+    database: Database, now: datetime, courier: Courier, pool: ThreadPoolExecutor, limit: int
+) -> _Batch | None:
+    """Claim due messages and hand each group to up to ``courier.connections`` jobs in
+    ``pool``; they share the group's queue, so a slow connection holds up no other."""
     with database.write() as session:
         groups, attempts = _claim(session, database, now, courier, limit)
     if not groups:
-        return 0
-    outcomes: dict[int, Outcome] = {}
-    failures: dict[tuple[str, str], list[str]] = defaultdict(list)
+        return None
+    batch = _Batch(now, groups, attempts)
     for key, group in groups.items():
         if group.config is None or group.config.provider not in TRANSPORTS:
             problem = group.problem if group.config is None else "no transport for the provider"
             for message in group.messages:
-                outcomes[message.id] = Unavailable(problem)
-            failures[key].append(problem)
+                batch.outcomes[message.id] = Unavailable(problem)
+            batch.failures[key].append(problem)
             continue
         config, factory = group.config, TRANSPORTS[group.config.provider]
         pacer = courier.pacers.get(key, config.rate_per_second)  # shared by the connections
-        chunks = [group.messages[i :: courier.connections] for i in range(courier.connections)]
-        with ThreadPoolExecutor(
-            max_workers=courier.connections, thread_name_prefix="jornada-send"
-        ) as pool:
-            jobs = [
-                pool.submit(_send_chunk, factory, config, courier, chunk, now, pacer)
-                for chunk in chunks
-                if chunk
-            ]
-            for job in jobs:
-                result, connection_errors = job.result()
-                outcomes.update(result)
-                failures[key] += connection_errors
+        queue = deque(group.messages)
+        for _ in range(min(courier.connections, len(group.messages))):
+            job = pool.submit(_send_share, factory, config, courier, queue, now, pacer)
+            batch.jobs.append((key, queue, job))
+    return batch
+
+
+def _finish(database: Database, batch: _Batch) -> int:
+    """Wait for the batch's jobs and record every outcome; returns how many messages."""
+    for key, _, job in batch.jobs:
+        result, connection_errors = job.result()
+        batch.outcomes.update(result)
+        batch.failures[key] += connection_errors
+    for key, queue, _ in batch.jobs:
+        while queue:  # every connection of the group failed before taking these
+            batch.outcomes[queue.popleft().id] = Unavailable(batch.failures[key][-1])
     with database.write() as session:
-        _record(session, groups, outcomes, attempts, failures, now)
-    return sum(len(g.messages) for g in groups.values())
+        _record(session, batch.groups, batch.outcomes, batch.attempts, batch.failures, batch.now)
+    return batch.size
 
 
 def _claim(
@@ -432,29 +514,33 @@ def _defer_to(
     )
 
 
-def _send_chunk(
+def _send_share(
     factory: TransportFactory,
     config: ProviderConfig,
     courier: Courier,
-    chunk: Sequence[Outbound],
+    queue: deque[Outbound],
     now: datetime,
     pacer: Pacer | None = None,
-) -> tuple[dict[int, Outcome], list[str]]:
-    """One connection's share: outcomes by message id, and the provider errors met.
-
-    With a ``pacer`` (the provider's rate limit) each send waits for its slot.
+) -> _Shared:
+    """One connection's work: it takes messages from the group's ``queue`` until none is
+    left or the provider is unreachable. Returns outcomes by message id, and the provider
+    error met (the message in hand is ``Unavailable``; the others stay for the other
+    connections). With a ``pacer`` (the provider's rate limit) each send waits for its slot.
     """
     outcomes: dict[int, Outcome] = {}
     transport = factory(config, courier)
     try:
-        for index, message in enumerate(chunk):
+        while True:
+            try:
+                message = queue.popleft()  # atomic: no two connections take the same one
+            except IndexError:
+                return outcomes, []
             if pacer is not None:
                 pacer.wait()
             try:
                 outcomes[message.id] = Sent(transport.send(message, now))
             except ProviderUnavailable as exc:
-                for rest in chunk[index:]:
-                    outcomes[rest.id] = Unavailable(exc.message)
+                outcomes[message.id] = Unavailable(exc.message)
                 return outcomes, [exc.message]
             except PermanentDeliveryError as exc:
                 outcomes[message.id] = Failed(exc.message, exc.bounce, exc.suppress)
@@ -464,7 +550,6 @@ def _send_chunk(
                 outcomes[message.id] = Retry(f"unexpected error: {exc!r}")
     finally:
         transport.close()
-    return outcomes, []
 
 
 def _record(

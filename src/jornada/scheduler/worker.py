@@ -11,7 +11,6 @@ network (``jornada.channels.delivery``).
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import defaultdict
 from datetime import datetime
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 
 from jornada.audience import recheck_scores
-from jornada.channels.delivery import Courier, deliver_due
+from jornada.channels.delivery import Courier, deliver_continuously, deliver_due
 from jornada.clock import Clock
 from jornada.config import load_settings
 from jornada.db import Database
@@ -30,7 +29,6 @@ from jornada.ingest.service import recheck_segments_due
 from jornada.outbox import OutboxItem
 from jornada.scheduler.dispatch import carry_out
 
-_log = logging.getLogger("jornada.delivery")
 BATCH = 500  # rows per transaction: long enough to amortise, short enough not to block ingestion
 
 
@@ -137,15 +135,14 @@ class Worker:
             courier.join(timeout=60)
 
     def _deliver(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sent = deliver_due(self.database, self.clock.now(), self.courier)
-            except Exception:  # a database hiccup must not stop delivery for good
-                _log.exception("delivery pass failed; trying again")
-                sent = 0
-            if sent < BATCH:
-                self._queued.wait(self.idle_seconds)
-                self._queued.clear()
+        deliver_continuously(
+            self.database,
+            self.clock,
+            self.courier,
+            stop=self._stop,
+            wake=self._queued,
+            idle_seconds=self.idle_seconds,
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="jornada-worker", daemon=True)
