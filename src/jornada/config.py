@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Where recipients reach this server: open pixel, click and unsubscribe links",
     )
+    delivery_processes: bool = Field(
+        default=True,
+        description=(
+            "Send e-mail over SMTP from child processes (one per connection), so SMTP replies "
+            "never wait for the scheduler; off, the worker's threads send it"
+        ),
+    )
     webhooks_allow_private: bool = Field(
         default=False,
         description=(

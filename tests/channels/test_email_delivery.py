@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select, update
 
 from jornada.channels.delivery import LEASE, MAX_ATTEMPTS
+from jornada.channels.email.processes import SmtpProcesses
 from jornada.channels.health import integration_health
 from jornada.channels.models import Message, Suppression
 from jornada.channels.providers import Keyring
@@ -398,12 +400,13 @@ def test_a_lapsed_lease_fails_marketing_and_sends_transactional_again(
     assert [r.rcpt_tos for r in smtp.received] == [["bia@example.com"]]
 
 
+@pytest.mark.parametrize("senders", ["threads", "processes"])
 def test_the_worker_delivers_batch_after_batch_each_email_once(
-    database: Database, shop: Shop, smtp: SmtpServer
+    database: Database, shop: Shop, smtp: SmtpServer, senders: str
 ) -> None:
     """The worker's loops, as ``serve`` runs them: 1,100 e-mails (three claims, the
     next claimed while the last is on the wire) reach the server once each and are
-    all recorded ``sent`` after one attempt."""
+    all recorded ``sent`` after one attempt, from threads or from sender processes."""
     # given 1,100 opted-in contacts with an e-mail each, due now
     now = datetime.now(UTC)
     use_smtp(database, shop, smtp, now - timedelta(days=2))
@@ -423,7 +426,10 @@ def test_the_worker_delivers_batch_after_batch_each_email_once(
     for contact_id in ids:
         enqueue_email(database, shop, contact_id, now)
     # when the worker runs until every message is out
-    worker = Worker(database, SystemClock(), idle_seconds=0.05, courier=courier())
+    processes = SmtpProcesses(2) if senders == "processes" else None
+    worker = Worker(
+        database, SystemClock(), idle_seconds=0.05, courier=replace(courier(), senders=processes)
+    )
     worker.start()
     try:
         deadline = datetime.now(UTC) + timedelta(minutes=3)

@@ -34,21 +34,31 @@ import logging
 import random
 import threading
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from jornada.channels.connection import (
+    Failed,
+    Outcome,
+    Report,
+    Retry,
+    Sent,
+    Transport,
+    Unavailable,
+    send_all,
+)
 from jornada.channels.email.compose import Outbound
+from jornada.channels.email.processes import SmtpProcesses
 from jornada.channels.email.smtp import SmtpTransport
 from jornada.channels.errors import (
-    PermanentDeliveryError,
     ProviderUnavailable,
-    TransientDeliveryError,
 )
 from jornada.channels.health import record_outage, record_recovery
 from jornada.channels.history import suppress
@@ -75,14 +85,6 @@ RETRY_BASE, RETRY_CAP = timedelta(minutes=1), timedelta(hours=6)  # 1, 2, 4 … 
 OUTAGE_BASE, OUTAGE_CAP = timedelta(seconds=30), timedelta(minutes=15)  # while a provider is down
 
 
-class Transport(Protocol):
-    """One connection to a provider; ``send`` returns the provider's id for the message."""
-
-    def send(self, message: Outbound, now: datetime) -> str: ...
-
-    def close(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class Courier:
     """What delivery needs besides the database: the keys, the public URL, parallelism."""
@@ -97,6 +99,8 @@ class Courier:
     database: Database | None = field(default=None, compare=False)
     #: flows' webhooks may call loopback and private addresses (JORNADA_WEBHOOKS_ALLOW_PRIVATE)
     private_webhooks: bool = False
+    #: unpaced SMTP from these child processes (JORNADA_DELIVERY_PROCESSES; channels.email.processes)
+    senders: SmtpProcesses | None = field(default=None, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, database_url: str | None = None) -> Courier:
@@ -104,6 +108,7 @@ class Courier:
             keys=keyring_for(settings, database_url),
             public_url=settings.public_url.rstrip("/"),
             private_webhooks=settings.webhooks_allow_private,
+            senders=SmtpProcesses(cls.connections) if settings.delivery_processes else None,
         )
 
 
@@ -166,32 +171,6 @@ TRANSPORTS: dict[str, TransportFactory] = {
 }
 
 
-# -- outcomes ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Sent:
-    provider_id: str
-
-
-@dataclass(frozen=True)
-class Retry:
-    error: str
-
-
-@dataclass(frozen=True)
-class Unavailable:
-    error: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    error: str
-    bounce: bool = False
-    suppress: str | None = None  # the suppression list reason, if the address goes on it
-
-
-Outcome = Sent | Retry | Unavailable | Failed
-
-
 def backoff(attempt: int, base: timedelta, cap: timedelta) -> timedelta:
     """Exponential backoff with "equal jitter": between half and all of ``base · 2^(attempt-1)``."""
     delay = min(cap, base * 2 ** max(attempt - 1, 0))
@@ -209,9 +188,7 @@ class _Group:
 def deliver_due(database: Database, now: datetime, courier: Courier, *, limit: int = BATCH) -> int:
     """Send the messages due at ``now``; returns how many were claimed."""
     courier = _bound(courier, database)
-    with ThreadPoolExecutor(
-        max_workers=courier.connections, thread_name_prefix="jornada-send"
-    ) as pool:
+    with ThreadPoolExecutor(courier.connections, thread_name_prefix="jornada-send") as pool:
         batch = _start(database, now, courier, pool, limit)
         return 0 if batch is None else _finish(database, batch)
 
@@ -232,9 +209,7 @@ def deliver_continuously(
     ``idle_seconds`` when nothing is due, or until ``wake`` is set."""
     courier = _bound(courier, database)
     out: deque[_Batch] = deque()
-    with ThreadPoolExecutor(
-        max_workers=courier.connections, thread_name_prefix="jornada-send"
-    ) as pool:
+    with _threads(courier) as pool:
         while not stop.is_set():
             batch = None
             try:
@@ -257,6 +232,17 @@ def _bound(courier: Courier, database: Database) -> Courier:
     return courier if courier.database is not None else replace(courier, database=database)
 
 
+@contextmanager
+def _threads(courier: Courier) -> Iterator[ThreadPoolExecutor]:
+    """The connections' threads; the sender processes, if any, end with them."""
+    try:
+        with ThreadPoolExecutor(courier.connections, thread_name_prefix="jornada-send") as pool:
+            yield pool
+    finally:
+        if courier.senders is not None:
+            courier.senders.close()
+
+
 @dataclass
 class _Batch:
     """One claim's messages: their groups, attempts, and the connections' jobs sending them."""
@@ -266,26 +252,22 @@ class _Batch:
     attempts: dict[int, int]
     outcomes: dict[int, Outcome] = field(default_factory=dict)
     failures: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
-    jobs: list[tuple[tuple[str, str], deque[Outbound], Future[_Shared]]] = field(
-        default_factory=list
-    )
+    jobs: list[tuple[tuple[str, str], Future[Report]]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
         return sum(len(g.messages) for g in self.groups.values())
 
     def done(self) -> bool:
-        return all(job.done() for _, _, job in self.jobs)
-
-
-_Shared = tuple[dict[int, Outcome], list[str]]
+        return all(job.done() for _, job in self.jobs)
 
 
 def _start(
     database: Database, now: datetime, courier: Courier, pool: ThreadPoolExecutor, limit: int
 ) -> _Batch | None:
-    """Claim due messages and hand each group to up to ``courier.connections`` jobs in
-    ``pool``; they share the group's queue, so a slow connection holds up no other."""
+    """Claim due messages and hand each group to up to ``courier.connections`` connections
+    in ``pool``. They share the group's queue, so a slow connection holds up no other;
+    unpaced SMTP with ``courier.senders`` goes from child processes, a share each."""
     with database.write() as session:
         groups, attempts = _claim(session, database, now, courier, limit)
     if not groups:
@@ -300,22 +282,38 @@ def _start(
             continue
         config, factory = group.config, TRANSPORTS[group.config.provider]
         pacer = courier.pacers.get(key, config.rate_per_second)  # shared by the connections
+        connections = min(courier.connections, len(group.messages))
+        if courier.senders is not None and config.provider == "smtp" and pacer is None:
+            for share in range(connections):
+                job = pool.submit(
+                    courier.senders.run,
+                    config.options,
+                    config.secrets,
+                    group.messages[share::connections],
+                    now,
+                    keys=courier.keys,
+                    public_url=courier.public_url,
+                    timeout=courier.timeout,
+                )
+                batch.jobs.append((key, job))
+            continue
         queue = deque(group.messages)
-        for _ in range(min(courier.connections, len(group.messages))):
+        for _ in range(connections):
             job = pool.submit(_send_share, factory, config, courier, queue, now, pacer)
-            batch.jobs.append((key, queue, job))
+            batch.jobs.append((key, job))
     return batch
 
 
 def _finish(database: Database, batch: _Batch) -> int:
     """Wait for the batch's jobs and record every outcome; returns how many messages."""
-    for key, _, job in batch.jobs:
+    for key, job in batch.jobs:
         result, connection_errors = job.result()
         batch.outcomes.update(result)
         batch.failures[key] += connection_errors
-    for key, queue, _ in batch.jobs:
-        while queue:  # every connection of the group failed before taking these
-            batch.outcomes[queue.popleft().id] = Unavailable(batch.failures[key][-1])
+    for key, group in batch.groups.items():
+        for message in group.messages:
+            if message.id not in batch.outcomes:  # its connection met the provider down
+                batch.outcomes[message.id] = Unavailable(batch.failures[key][-1])
     with database.write() as session:
         _record(session, batch.groups, batch.outcomes, batch.attempts, batch.failures, batch.now)
     return batch.size
@@ -521,35 +519,9 @@ def _send_share(
     queue: deque[Outbound],
     now: datetime,
     pacer: Pacer | None = None,
-) -> _Shared:
-    """One connection's work: it takes messages from the group's ``queue`` until none is
-    left or the provider is unreachable. Returns outcomes by message id, and the provider
-    error met (the message in hand is ``Unavailable``; the others stay for the other
-    connections). With a ``pacer`` (the provider's rate limit) each send waits for its slot.
-    """
-    outcomes: dict[int, Outcome] = {}
-    transport = factory(config, courier)
-    try:
-        while True:
-            try:
-                message = queue.popleft()  # atomic: no two connections take the same one
-            except IndexError:
-                return outcomes, []
-            if pacer is not None:
-                pacer.wait()
-            try:
-                outcomes[message.id] = Sent(transport.send(message, now))
-            except ProviderUnavailable as exc:
-                outcomes[message.id] = Unavailable(exc.message)
-                return outcomes, [exc.message]
-            except PermanentDeliveryError as exc:
-                outcomes[message.id] = Failed(exc.message, exc.bounce, exc.suppress)
-            except TransientDeliveryError as exc:
-                outcomes[message.id] = Retry(exc.message)
-            except Exception as exc:  # a bug must not stop the worker: retried, then failed
-                outcomes[message.id] = Retry(f"unexpected error: {exc!r}")
-    finally:
-        transport.close()
+) -> Report:
+    """One sending thread's connection: :func:`send_all` over a new transport."""
+    return send_all(factory(config, courier), queue, now, pacer)
 
 
 def _record(

@@ -73,10 +73,20 @@ class Keyring:
         if isinstance(secret, str):
             self._derive()
 
+    def __reduce__(self) -> tuple[type[Keyring], tuple[str]]:
+        """A keyring goes to a child process (the e-mail senders) as its secret."""
+        return (Keyring, (self._secret(),))
+
+    def _secret(self) -> str:
+        with self._lock:
+            if not isinstance(self._source, str):
+                self._source = self._source()  # read once: the file may not be read again
+            return self._source
+
     def _derive(self) -> tuple[Fernet, bytes]:
+        secret = self._secret()
         with self._lock:
             if self._keys is None:
-                secret = self._source if isinstance(self._source, str) else self._source()
                 if len(secret) < 16:
                     raise InvalidInput(
                         "JORNADA_SECRET_KEY must be at least 16 characters",
