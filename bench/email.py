@@ -2,10 +2,12 @@
 
 20,000 contacts get one marketing e-mail each: dispatch (policy gate, template
 render, the queued message row) and delivery (claim, MIME with tracked links
-and inlined CSS, SMTP over 4 connections, the sent status), run by the worker
-as `jornada serve` runs it, to a local aiosmtpd sink in another process. The baseline is the
-physical limit of that sink: a bare smtplib loop over 4 connections sending
-the same messages, already rendered. Prints both and their ratio; run with
+and inlined CSS, SMTP over 4 connections from the sender processes, the sent
+status), run by the worker as `jornada serve` runs it (its sender processes
+started before the clock: a running server has them from its first e-mail on),
+to a local aiosmtpd sink in another process. The baseline is the physical limit
+of that sink: a bare smtplib loop over 4 connections sending the same messages,
+already rendered. Prints both and their ratio; run with
 `make bench` (or `python -P bench/email.py`).
 """
 
@@ -35,9 +37,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from jornada.channels.email.compose import Outbound, compose
+from jornada.channels.email.processes import SmtpProcesses
 from jornada.channels.models import Message
 from jornada.channels.providers import Keyring, set_provider
 from jornada.clock import SystemClock
+from jornada.config import load_settings
 from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.ingest import accept_messages
@@ -235,7 +239,17 @@ def main() -> None:
         print(
             f"seeded {args.messages:,} contacts and e-mails in {time.perf_counter() - started:.1f} s"
         )
-        courier = Courier(keys=keys, public_url="http://127.0.0.1:8000", connections=CONNECTIONS)
+        # as `serve` sends (JORNADA_DELIVERY_PROCESSES, default on): a running server has
+        # its sender processes from its first e-mail on, so they start before the clock
+        senders = SmtpProcesses(CONNECTIONS) if load_settings().delivery_processes else None
+        if senders is not None:
+            senders.start()
+        courier = Courier(
+            keys=keys,
+            public_url="http://127.0.0.1:8000",
+            connections=CONNECTIONS,
+            senders=senders,
+        )
         seconds, sent = jornada(database, courier, args.messages)
         assert sent == args.messages, f"only {sent:,} of {args.messages:,} e-mails were sent"
         ours = sent / seconds
