@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from jornada.audience import CELLS, rfm_for_contact, rfm_table
+from jornada.audience.quintiles import grouped_lower_bounds
 from jornada.audience.rfm import cell_of, fm_score, lower_bounds, quintile
 from jornada.contacts import Contact
 from jornada.db import Database
@@ -44,6 +48,12 @@ class TestQuintiles:
         values = list(range(100))
         counts = [[quintile(v, lower_bounds(values)) for v in values].count(q) for q in range(1, 6)]
         assert counts == [20] * 5
+
+    @given(st.lists(st.integers(min_value=0, max_value=12), max_size=60))
+    def test_bounds_of_grouped_counts_are_the_bounds_of_the_values(self, values: list[int]) -> None:
+        """What a full recomputation gets from ``GROUP BY orders_count``."""
+        groups = sorted(Counter(values).items())
+        assert grouped_lower_bounds(groups) == lower_bounds(sorted(values))
 
     def test_every_r_fm_pair_has_the_documented_cell(self) -> None:
         for r, row in GRID.items():

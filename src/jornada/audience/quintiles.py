@@ -40,6 +40,26 @@ def lower_bounds(values: Sequence[T]) -> tuple[T | None, ...]:
     return tuple(bounds)
 
 
+def grouped_lower_bounds(groups: Sequence[tuple[T, int]]) -> tuple[T | None, ...]:
+    """:func:`lower_bounds` of the values given as ascending (value, how many) pairs."""
+    n = sum(count for _, count in groups)
+    bounds: list[T | None] = []
+    for q in range(2, 6):
+        need = needed(q, n)
+        if need == 0:
+            bounds.append(None)
+            continue
+        seen, bound = 0, None
+        for position, (_, count) in enumerate(groups):
+            seen += count
+            if seen >= need:  # this group holds the value at index need - 1
+                if position + 1 < len(groups):
+                    bound = groups[position + 1][0]
+                break
+        bounds.append(bound)
+    return tuple(bounds)
+
+
 def quintile(value: T, bounds: Sequence[T | None]) -> int:
     """1 plus the number of bounds ``value`` reaches (empty quintiles are never reached)."""
     reached = 1

@@ -33,15 +33,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jornada.audience.definition import SegmentDefinition
-from jornada.audience.quintiles import Boundaries, lower_bounds, quintile
+from jornada.audience.quintiles import (
+    Boundaries,
+    grouped_lower_bounds,
+    lower_bounds,
+    needed,
+    quintile,
+)
 from jornada.audience.rfm_live import Customer, customers_of, stored_boundaries
 from jornada.contacts import Contact
 from jornada.contacts.state import cents_str
-from jornada.db.bulk import Bulk, driver_rows
 from jornada.errors import NotFound
 
 RFM_PREFIX = "rfm-"
@@ -165,24 +170,49 @@ def rfm_boundaries(
 def ranked_boundaries(session: Session, workspace_id: str) -> Boundaries:
     """The bounds computed afresh from every customer's values (a full recomputation).
 
-    The three columns are read as the driver returns them (on SQLite a time is its
-    stored text, which sorts as the time does) and sorted apiece: on a million
-    contacts this is several times faster than building rows of Python datetimes.
+    Nothing is read row by row: order counts come grouped (a handful of values);
+    recency and spend are read at each quintile's rank (``OFFSET``) in the partial
+    indexes of customers kept in that order (``ix_contacts_recency``,
+    ``ix_contacts_spend``), then the first value above it, as ties share a quintile.
+    On a million contacts this is about a fifth of sorting every customer's values.
     """
-    query = select(Contact.last_order_at, Contact.orders_count, Contact.total_spent_cents).where(
+    customer = (
         Contact.workspace_id == workspace_id,
         Contact.merged_into_id.is_(None),
         Contact.orders_count >= 1,
         Contact.last_order_at.is_not(None),
     )
-    rows = driver_rows(session.connection(), query)
-    read_time = Bulk(session.get_bind().dialect.name).read_time
-    recency = lower_bounds(sorted(row[0] for row in rows))
+    counts = session.execute(
+        select(Contact.orders_count, func.count())
+        .where(*customer)
+        .group_by(Contact.orders_count)
+        .order_by(Contact.orders_count)
+    ).all()
+    customers = sum(count for _, count in counts)
+
+    def at_ranks(column: Any, index: str) -> tuple[Any, ...]:
+        bounds: list[Any] = []
+        for q in range(2, 6):
+            need = needed(q, customers)
+            if need == 0:
+                bounds.append(None)
+                continue
+            below = session.scalar(
+                select(column)
+                .with_hint(Contact, f"INDEXED BY {index}", "sqlite")  # no statistics there
+                .where(*customer)
+                .order_by(column)
+                .offset(need - 1)
+                .limit(1)
+            )
+            bounds.append(session.scalar(select(func.min(column)).where(*customer, column > below)))
+        return tuple(bounds)
+
     return Boundaries(
-        customers=len(rows),
-        recency=tuple(read_time(value) for value in recency),
-        frequency=lower_bounds(sorted(row[1] for row in rows)),
-        monetary=lower_bounds(sorted(row[2] for row in rows)),
+        customers=customers,
+        recency=at_ranks(Contact.last_order_at, "ix_contacts_recency"),
+        frequency=grouped_lower_bounds([(value, count) for value, count in counts]),
+        monetary=at_ranks(Contact.total_spent_cents, "ix_contacts_spend"),
     )
 
 

@@ -36,6 +36,28 @@ class Contact(WorkspaceScoped, Base):
             "total_spent_cents",
             "id",
         ),
+        # customers in recency and in spend order: RFM bounds by rank, with no sort
+        # (audience.rfm.ranked_boundaries), and the R = 5 cells from the first index alone
+        Index(
+            "ix_contacts_recency",
+            "workspace_id",
+            "merged_into_id",
+            "last_order_at",
+            "orders_count",
+            "total_spent_cents",
+            "id",
+            sqlite_where=text("last_order_at IS NOT NULL"),
+            postgresql_where=text("last_order_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_contacts_spend",
+            "workspace_id",
+            "merged_into_id",
+            "total_spent_cents",
+            "orders_count",
+            sqlite_where=text("last_order_at IS NOT NULL"),
+            postgresql_where=text("last_order_at IS NOT NULL"),
+        ),
         # cart-abandoners from the index alone; a closed cart is SQL NULL (JsonOrNull)
         Index(
             "ix_contacts_open_cart",
