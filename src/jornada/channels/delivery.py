@@ -221,6 +221,8 @@ def deliver_continuously(
                     _finish(database, out.popleft())
             except Exception:  # a database hiccup must not stop delivery for good
                 _log.exception("delivery pass failed; trying again")
+                stop.wait(idle_seconds)  # not at once: the database may need a moment
+                continue
             if not out and (batch is None or batch.size < limit):
                 wake.wait(idle_seconds)
                 wake.clear()
