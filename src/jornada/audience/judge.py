@@ -12,10 +12,11 @@ meaning; ``tests/audience/test_judge.py`` checks that the judge agrees with them
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from jornada.audience.compile import (
@@ -33,11 +34,16 @@ Verdict = tuple[bool, datetime | None]
 
 
 class Timeline:
-    """One contact's events by name, each name's in time order (times made aware once)."""
+    """One contact's events by name, each name's in time order (times made aware once).
 
-    __slots__ = ("_by_name",)
+    ``seen`` keeps, for this contact and moment, the verdict of each leaf already
+    judged: segments often share a leaf ("viewed a product in 7 days"), judged once.
+    """
+
+    __slots__ = ("_by_name", "seen")
 
     def __init__(self, events: Sequence[EventLike], tz: tzinfo | None) -> None:
+        self.seen: dict[Judge, Verdict] = {}
         by_name: dict[str | None, list[tuple[datetime, int, EventLike]]] = {}
         for position, event in enumerate(events):
             at = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=tz)
@@ -56,7 +62,37 @@ Judge = Callable[[ContactLike, datetime, Timeline], Verdict]
 
 
 def judge(condition: Condition) -> Judge:
-    """The judge of ``condition`` (references resolved, as for every compilation)."""
+    """The judge of ``condition`` (references resolved, as for every compilation).
+
+    Equal leaves, in any segment, get the same judge, whose verdict a
+    :class:`Timeline` keeps once given.
+    """
+    match condition:
+        case All() | AnyOf() | Not():
+            return _node(condition)
+    found = _LEAVES.get(condition)
+    if found is None:
+        if len(_LEAVES) >= _LEAVES_KEPT:
+            _LEAVES.clear()
+        found = _LEAVES[condition] = _once(_leaf(condition))
+    return found
+
+
+_LEAVES: dict[Condition, Judge] = {}
+_LEAVES_KEPT = 10_000
+
+
+def _once(inner: Judge) -> Judge:
+    def once(contact: ContactLike, now: datetime, timeline: Timeline) -> Verdict:
+        verdict = timeline.seen.get(once)
+        if verdict is None:
+            verdict = timeline.seen[once] = inner(contact, now, timeline)
+        return verdict
+
+    return once
+
+
+def _node(condition: Condition) -> Judge:
     match condition:
         case All(items):
             return _combine([judge(c) for c in items], all)
@@ -70,10 +106,17 @@ def judge(condition: Condition) -> Judge:
                 return not inside, due
 
             return negated
+    raise AssertionError(condition)
+
+
+def _leaf(condition: Condition) -> Judge:
+    match condition:
         case EventCondition():
             return _event(condition)
         case Compare(subject="fact", name=name) if name.startswith("days_since_"):
             return _days_since(condition)
+        case Compare(subject="fact", name=name, op=op) if name in _COLUMNS and op in _OPS:
+            return _fact(condition)
     return _profile(condition)
 
 
@@ -105,6 +148,22 @@ def _profile(leaf: Condition) -> Judge:
         return _holds(leaf, contact, now, None), None
 
     return profile
+
+
+# facts always present that compare as a column does (what compile._fact_basic does for them)
+_COLUMNS = {"orders_count": "orders_count", "total_spent": "total_spent_cents", "score": "score"}
+_OPS = {"eq": operator.eq, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt}
+_OPS["lte"] = operator.le
+
+
+def _fact(leaf: Compare) -> Judge:
+    """A count or money fact against a number: one attribute and one comparison."""
+    test, expected, read = _OPS[leaf.op], leaf.value, attrgetter(_COLUMNS[leaf.name])
+
+    def fact(contact: ContactLike, now: datetime, timeline: Timeline) -> Verdict:
+        return bool(test(read(contact), expected)), None
+
+    return fact
 
 
 def _days_since(leaf: Compare) -> Judge:

@@ -42,7 +42,6 @@ from jornada.audience.definition import (
     Stage,
     Tag,
     event_leaves,
-    uses_events,
 )
 from jornada.audience.judge import Judge, Timeline, judge
 from jornada.audience.models import SegmentMember, SegmentRecheck
@@ -76,7 +75,7 @@ class Tracked:
     name: str
     condition: Condition
     depends: frozenset[str]
-    reads_events: bool
+    leaves: tuple[EventCondition, ...]  # its event conditions: what it reads of the log
     judge: Judge  # in or out, and the next change (what to_predicate and next_change say)
 
     def touched_by(self, names: Iterable[str]) -> bool:
@@ -118,7 +117,7 @@ def track(definition: SegmentDefinition, condition: Condition) -> Tracked:
         definition.name,
         condition,
         dependencies(condition),
-        uses_events(condition),
+        tuple(event_leaves(condition)),
         judge(condition),
     )
 
@@ -173,6 +172,30 @@ def _aware(moment: datetime, now: datetime) -> datetime:
 
 # -- evaluating a batch -------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Group:
+    """Segments evaluated together, and what evaluating them reads, worked out once."""
+
+    segments: tuple[Tracked, ...]
+    keys: frozenset[str]
+    names: tuple[str, ...]  # the event names their event conditions read
+    span: timedelta | None  # the widest window, when every event condition has one
+    properties: bool  # whether a condition reads the events' properties
+
+    @classmethod
+    def of(cls, segments: Iterable[Tracked]) -> Group:
+        chosen = tuple(segments)
+        leaves = [leaf for s in chosen for leaf in s.leaves]
+        windows = [leaf.within for leaf in leaves if leaf.within is not None]
+        return cls(
+            chosen,
+            frozenset(s.key for s in chosen),
+            tuple(sorted({leaf.event for leaf in leaves})),
+            max(windows) if windows and len(windows) == len(leaves) else None,
+            any(leaf.properties or leaf.measure == "sum" for leaf in leaves),
+        )
+
+
+@dataclass(frozen=True)
 class Change:
     """A contact entered or left a segment: becomes a ``Segment Entered``/``Exited`` event."""
 
@@ -199,7 +222,7 @@ class Change:
 def evaluate(
     session: Session,
     workspace_id: str,
-    segments: Sequence[Tracked],
+    segments: Group | Sequence[Tracked],
     contacts: Mapping[str, ContactLike],
     now: datetime,
 ) -> list[Change]:
@@ -208,18 +231,17 @@ def evaluate(
     A handful of statements whatever the number of segments: the contacts' events
     and memberships read once, changes and re-checks written in bulk.
     """
-    if not segments or not contacts:
+    group = segments if isinstance(segments, Group) else Group.of(segments)
+    if not group.segments or not contacts:
         return []
     conn = session.connection()
     bulk = Bulk(conn.dialect.name)
     ids = sorted(contacts)
-    keys = {s.key for s in segments}
-    events = _events(conn, bulk, workspace_id, segments, ids, now)
-    current = _members(conn, bulk, workspace_id, keys, ids)
+    events, current, stored = _read(conn, bulk, workspace_id, group, ids, now)
     changes: list[Change] = []
     rechecks: dict[tuple[str, str], datetime] = {}
     timelines = {contact_id: Timeline(events.get(contact_id, []), now.tzinfo) for contact_id in ids}
-    for segment in segments:
+    for segment in group.segments:
         verdict = segment.judge
         for contact_id in ids:
             inside, due = verdict(contacts[contact_id], now, timelines[contact_id])
@@ -227,51 +249,72 @@ def evaluate(
                 changes.append(Change(contact_id, segment.key, segment.name, inside, now))
             if due is not None:
                 rechecks[(segment.key, contact_id)] = due + RECHECK_MARGIN
-    _write(conn, bulk, workspace_id, keys, ids, changes, rechecks)
+    _write(conn, bulk, workspace_id, changes, stored, rechecks)
     return changes
 
 
-def _events(
+def _read(
     conn: Any,
     bulk: Bulk,
     workspace_id: str,
-    segments: Sequence[Tracked],
+    group: Group,
     ids: Sequence[str],
     now: datetime,
-) -> dict[str, list[EventLike]]:
-    """The events the segments' event conditions read, for these contacts, in one query per 500."""
-    names = sorted(
-        {n for s in segments if s.reads_events for n in s.depends if n not in (ANY, IDENTIFY)}
-    )
-    out: dict[str, list[EventLike]] = {}
-    if not names:
-        return out
-    spans = [
-        leaf.within
-        for s in segments
-        if s.reads_events
-        for leaf in event_leaves(s.condition)
-        if leaf.event in names
-    ]
-    # events older than every window can change no answer (nor any next change)
-    windows = [w for w in spans if w is not None]
-    since = ("timestamp", now - max(windows)) if windows and len(windows) == len(spans) else None
+) -> tuple[
+    dict[str, list[EventLike]], set[tuple[str, str]], dict[tuple[str, str], datetime | None]
+]:
+    """What evaluating the group's segments for these contacts reads, in one statement per 500 contacts:
+
+    * the events their event conditions read, by contact (properties read and
+      parsed only when a condition looks at them; none older than every window);
+    * the (segment, contact) pairs stored as members;
+    * the re-checks stored, with when each is due.
+
+    Memberships and re-checks are keyed by contact first: one seek per contact
+    rather than one per segment; other segments' rows are dropped here.
+    """
+    keys, names, properties = group.keys, group.names, group.properties
+    since = None if group.span is None else now - group.span
+    events: dict[str, list[EventLike]] = {}
+    members: set[tuple[str, str]] = set()
+    rechecks: dict[tuple[str, str], datetime | None] = {}
+    m = bulk.mark
     for start in range(0, len(ids), 500):
-        rows = bulk.select_in(
-            conn,
-            "events",
-            ("contact_id", "event", "timestamp", "properties"),
-            workspace_id,
-            "contact_id",
-            ids[start : start + 500],
-            also=("event", names),
-            since=since,
+        chunk = ids[start : start + 500]
+        by_contact = f"workspace_id = {m} AND contact_id IN ({', '.join([m] * len(chunk))})"
+        # events first: on PostgreSQL the first SELECT gives the columns their types
+        sql, params = "", []
+        if names:
+            sql = (
+                "SELECT 0, event, contact_id, timestamp, "
+                f"{'properties' if properties else 'NULL'} FROM events WHERE {by_contact} "
+                f"AND event IN ({', '.join([m] * len(names))})"
+            )
+            params = [workspace_id, *chunk, *names]
+            if since is not None:
+                sql += f" AND timestamp >= {m}"
+                params.append(bulk.time(since))
+            sql += " UNION ALL "
+        sql += (
+            f"SELECT 1, segment_key, contact_id, NULL, NULL FROM segment_members WHERE {by_contact} "
+            "UNION ALL "
+            f"SELECT 2, segment_key, contact_id, due_at, NULL FROM segment_rechecks "
+            f"WHERE {by_contact}"
         )
-        for contact_id, name, at, properties in rows:
-            moment = bulk.read_time(at)
-            assert moment is not None
-            out.setdefault(contact_id, []).append(_Seen(name, moment, bulk.read_json(properties)))
-    return out
+        params += [workspace_id, *chunk, workspace_id, *chunk]
+        for kind, name, contact_id, at, data in bulk.rows(conn, sql, params):
+            if kind == 0:
+                moment = bulk.read_time(at)
+                assert moment is not None
+                seen = _Seen(name, moment, bulk.read_json(data) if properties else None)
+                events.setdefault(contact_id, []).append(seen)
+            elif name not in keys:
+                continue
+            elif kind == 1:
+                members.add((name, contact_id))
+            else:
+                rechecks[(name, contact_id)] = bulk.read_time(at)
+    return events, members, rechecks
 
 
 @dataclass(frozen=True)
@@ -281,58 +324,12 @@ class _Seen:
     properties: Mapping[str, Any] | None
 
 
-def _members(
-    conn: Any, bulk: Bulk, workspace_id: str, keys: set[str], ids: Sequence[str]
-) -> set[tuple[str, str]]:
-    """(segment, contact) pairs stored as members, by primary key (segment key, then contact)."""
-    return {
-        (key, contact_id)
-        for key, contact_id in _rows(conn, bulk, workspace_id, "segment_members", (), keys, ids)
-    }
-
-
-def _rechecks(
-    conn: Any, bulk: Bulk, workspace_id: str, keys: set[str], ids: Sequence[str]
-) -> dict[tuple[str, str], datetime | None]:
-    """The re-checks stored for these contacts and segments, when each is due."""
-    return {
-        (key, contact_id): bulk.read_time(due)
-        for key, contact_id, due in _rows(
-            conn, bulk, workspace_id, "segment_rechecks", ("due_at",), keys, ids
-        )
-    }
-
-
-def _rows(
-    conn: Any,
-    bulk: Bulk,
-    workspace_id: str,
-    table: str,
-    columns: tuple[str, ...],
-    keys: set[str],
-    ids: Sequence[str],
-) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    for start in range(0, len(ids), 500):
-        rows += bulk.select_in(
-            conn,
-            table,
-            ("segment_key", "contact_id", *columns),
-            workspace_id,
-            "contact_id",
-            ids[start : start + 500],
-            also=("segment_key", sorted(keys)),
-        )
-    return rows
-
-
 def _write(
     conn: Any,
     bulk: Bulk,
     workspace_id: str,
-    keys: set[str],
-    ids: Sequence[str],
     changes: Sequence[Change],
+    stored: Mapping[tuple[str, str], datetime | None],
     rechecks: Mapping[tuple[str, str], datetime],
 ) -> None:
     bulk.insert(
@@ -348,7 +345,6 @@ def _write(
         [(workspace_id, c.key, c.contact_id) for c in changes if not c.entered],
     )
     # evaluated now: a stored re-check stays only where the next moment is still the same
-    stored = _rechecks(conn, bulk, workspace_id, keys, ids)
     bulk.delete(
         conn,
         "segment_rechecks",
@@ -377,6 +373,7 @@ class TrackedSegments(list[Tracked]):
     def __init__(self, segments: Iterable[Tracked]) -> None:
         super().__init__(segments)
         self._touched: dict[frozenset[str], tuple[int, ...]] = {}
+        self._groups: dict[tuple[int, ...], Group] = {}
 
     def touched(self, names: frozenset[str]) -> tuple[int, ...]:
         """The positions of the segments that events of these names can change."""
@@ -384,6 +381,13 @@ class TrackedSegments(list[Tracked]):
         if found is None:
             found = tuple(i for i, s in enumerate(self) if s.touched_by(names))
             self._touched[names] = found
+        return found
+
+    def group(self, positions: tuple[int, ...]) -> Group:
+        """The segments at these positions (from :meth:`touched`), as a :class:`Group`."""
+        found = self._groups.get(positions)
+        if found is None:
+            found = self._groups[positions] = Group.of(self[i] for i in positions)
         return found
 
 

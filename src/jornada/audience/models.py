@@ -30,7 +30,12 @@ class SegmentMember(WorkspaceScoped, Base):
     """A contact inside a segment kept current incrementally, since when."""
 
     __tablename__ = "segment_members"
-    __table_args__ = (PrimaryKeyConstraint("workspace_id", "segment_key", "contact_id"),)
+    __table_args__ = (
+        # by contact first: an event reads and writes one contact's rows (migration 0020)
+        PrimaryKeyConstraint("workspace_id", "contact_id", "segment_key"),
+        Index("ix_segment_members_segment", "workspace_id", "segment_key", "contact_id"),
+        {"sqlite_with_rowid": False},
+    )
 
     segment_key: Mapped[str] = mapped_column(String(64))
     contact_id: Mapped[str] = mapped_column(String(26))
@@ -42,8 +47,9 @@ class SegmentRecheck(WorkspaceScoped, Base):
 
     __tablename__ = "segment_rechecks"
     __table_args__ = (
-        PrimaryKeyConstraint("workspace_id", "segment_key", "contact_id"),
+        PrimaryKeyConstraint("workspace_id", "contact_id", "segment_key"),
         Index("ix_segment_rechecks_due", "due_at"),
+        {"sqlite_with_rowid": False},
     )
 
     segment_key: Mapped[str] = mapped_column(String(64))

@@ -269,8 +269,8 @@ def keep_segments_current(
             groups.setdefault(wanted, {})[contact_id] = state
     changes: list[Change] = []
     for wanted, contacts in groups.items():
-        chosen = [segments[i] for i in wanted]
-        changes += membership.evaluate(session, workspace_id, chosen, contacts, now)
+        group = segments.group(wanted)
+        changes += membership.evaluate(session, workspace_id, group, contacts, now)
     return changes
 
 
@@ -287,15 +287,16 @@ def recheck_segments(
                 segment = track(definition, resolved(session, workspace_id, definition))
             except (NotFound, SegmentDefinitionError):
                 continue  # deleted or broken since: nothing to keep current
+            # merged contacts are dropped here, not in SQL: with "merged_into_id IS NULL"
+            # SQLite walks an index of every live contact instead of seeking these ids
             contacts = {
                 c.id: c
                 for c in session.scalars(
                     select(Contact).where(
-                        Contact.workspace_id == workspace_id,
-                        Contact.id.in_(sorted(ids)),
-                        Contact.merged_into_id.is_(None),
+                        Contact.workspace_id == workspace_id, Contact.id.in_(sorted(ids))
                     )
                 )
+                if c.merged_into_id is None
             }
             changes = membership.evaluate(session, workspace_id, [segment], contacts, now)
             out.setdefault(workspace_id, []).extend(changes)

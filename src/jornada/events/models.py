@@ -24,7 +24,8 @@ class Event(WorkspaceScoped, Base):
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("workspace_id", "message_id"),
-        Index("ix_events_contact_time", "workspace_id", "contact_id", "timestamp"),
+        # with event: a contact's events of some names, from the index alone (segments)
+        Index("ix_events_contact_time", "workspace_id", "contact_id", "timestamp", "event"),
         # with contact_id: event conditions group a name's events by contact from the index
         Index("ix_events_name_time", "workspace_id", "event", "timestamp", "contact_id"),
     )
