@@ -31,7 +31,8 @@ from jornada.contacts import Contact
 from jornada.contacts.actions import ContactBatch, OrderFacts
 from jornada.db.bulk import Bulk
 
-_PAGE = 256  # values read per query while a bound walks
+_PAGE = 256  # at most this many values read per query while a bound walks
+_FIRST_PAGE = 4  # and this many by its first query
 DIMENSIONS = ("r", "f", "m")  # last order (µs since the epoch), orders, cents spent
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -266,27 +267,30 @@ def _count_values(
 def _held(session: Session, workspace_id: str, dimension: str) -> Held:
     """Walks and counts on ``rfm_values`` for one dimension (primary-key order, pages of 256)."""
     conn = session.connection()
-    mark = Bulk(conn.dialect.name).mark
+    bulk = Bulk(conn.dialect.name)  # a dozen small reads a batch: through the driver's cursor
+    mark = bulk.mark
     where = f"workspace_id = {mark} AND dimension = {mark}"
 
     def count(value: int) -> int:
         sql = f"SELECT customers FROM rfm_values WHERE {where} AND value = {mark}"
-        return int(conn.exec_driver_sql(sql, (workspace_id, dimension, value)).scalar() or 0)
+        found = bulk.rows(conn, sql, (workspace_id, dimension, value))
+        return int(found[0][0]) if found else 0
 
     def walk(start: int | None, ascending: bool) -> Iterator[tuple[int, int]]:
         order, compare = ("ASC", ">") if ascending else ("DESC", "<")
+        size = _FIRST_PAGE  # a bound usually moves a step or two: read more only if it goes on
         while True:
             args: tuple[Any, ...] = (workspace_id, dimension)
             sql = f"SELECT value, customers FROM rfm_values WHERE {where}"
             if start is not None:
                 sql += f" AND value {compare} {mark}"
                 args += (start,)
-            page = conn.exec_driver_sql(f"{sql} ORDER BY value {order} LIMIT {_PAGE}", args).all()
+            page = bulk.rows(conn, f"{sql} ORDER BY value {order} LIMIT {size}", args)
             for value, customers in page:
                 yield int(value), int(customers)
-            if len(page) < _PAGE:
+            if len(page) < size:
                 return
-            start = int(page[-1][0])
+            start, size = int(page[-1][0]), min(size * 4, _PAGE)
 
     return Held(
         count=count,

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from jornada.contacts.models import ConsentRecord, Contact, ContactMerge, Identity, Order
 from jornada.contacts.state import ContactState, OrderChange, apply_event, merge_states
-from jornada.db import insert_ignore
 from jornada.db.bulk import Bulk
 from jornada.errors import NotFound
 from jornada.events.models import Event
@@ -65,6 +64,15 @@ _ORDERS_AT, _SPENT_AT, _LAST_ORDER_AT, _MERGED_AT = (
     for c in ("orders_count", "total_spent_cents", "last_order_at", "merged_into_id")
 )
 _CHUNK = 500
+_ORDER_COLUMNS = (
+    "workspace_id",
+    "order_id",
+    "contact_id",
+    "total_cents",
+    "currency",
+    "status",
+    "placed_at",
+)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -270,7 +278,7 @@ class ContactBatch:
     # -- writing --------------------------------------------------------------------
     def flush(self, dialect: str) -> None:
         conn, ws = self.conn, self.workspace.id
-        self._write_orders(dialect)
+        self._write_orders()
         # a contact created and merged away inside this batch never reaches the database
         live = [s for s in self.states.values() if s.dirty and not (s.is_new and s.merged_into_id)]
         bulk = self.bulk
@@ -347,65 +355,58 @@ class ContactBatch:
             out.append(value)
         return tuple(out)
 
-    def _write_orders(self, dialect: str) -> None:
-        ws, conn = self.workspace.id, self.conn
-        rows = [
-            {
-                "workspace_id": ws,
-                "order_id": ch.order_id,
-                "contact_id": cid,
-                "total_cents": ch.total_cents,
-                "currency": ch.currency,
-                "status": ch.status,
-                "placed_at": ch.placed_at,
-            }
-            for cid, ch in self.order_changes
-        ]
-        if not rows and not any(s.orders_changed for s in self.states.values()):
+    def _write_orders(self) -> None:
+        """Store the batch's order changes, then recount the touched contacts' order facts.
+
+        Driver-level statements (``db.bulk``): this runs for every batch with an order.
+        """
+        ws, conn, bulk = self.workspace.id, self.conn, self.bulk
+        changes = self.order_changes
+        if not changes and not any(s.orders_changed for s in self.states.values()):
             return
-        completed = [r for r in rows if r["status"] == "completed"]
-        closed = [r for r in rows if r["status"] != "completed"]
-        table = cast(Table, Order.__table__)
-        if completed:
-            # a resent or late Order Completed never revives a cancelled order
-            conn.execute(insert_ignore(table, dialect), completed)
+        rows = [
+            (ws, ch.order_id, cid, ch.total_cents, ch.currency, ch.status, bulk.time(ch.placed_at))
+            for cid, ch in changes
+        ]
+        # a resent or late Order Completed never revives a cancelled order
+        bulk.insert(
+            conn,
+            "orders",
+            _ORDER_COLUMNS,
+            [r for r in rows if r[5] == "completed"],
+            ignore_conflicts=True,
+        )
+        closed = [r for r in rows if r[5] != "completed"]
+        bulk.insert(conn, "orders", _ORDER_COLUMNS, closed, ignore_conflicts=True)
         if closed:
-            conn.execute(insert_ignore(table, dialect), closed)
-            conn.execute(
-                update(table)
-                .where(table.c.workspace_id == ws, table.c.order_id == bindparam("_order"))
-                .values(status=bindparam("_status")),
-                [{"_order": r["order_id"], "_status": r["status"]} for r in closed],
+            m = bulk.mark
+            conn.exec_driver_sql(
+                f"UPDATE orders SET status = {m} WHERE workspace_id = {m} AND order_id = {m}",
+                [(r[5], ws, r[1]) for r in closed],
             )
         touched = sorted(
             {s.id for s in self.states.values() if s.orders_changed and s.merged_into_id is None}
         )
         for chunk in _chunks(touched):
+            m = bulk.mark
             facts = {
-                row.contact_id: row
-                for row in conn.execute(
-                    select(
-                        Order.contact_id,
-                        func.count().label("n"),
-                        func.sum(Order.total_cents).label("spent"),
-                        func.min(Order.placed_at).label("first"),
-                        func.max(Order.placed_at).label("last"),
-                    )
-                    .where(
-                        Order.workspace_id == ws,
-                        Order.contact_id.in_(chunk),
-                        Order.status == "completed",
-                    )
-                    .group_by(Order.contact_id)
+                contact_id: (n, spent, first, last)
+                for contact_id, n, spent, first, last in bulk.rows(
+                    conn,
+                    "SELECT contact_id, count(*), sum(total_cents), min(placed_at), max(placed_at) "
+                    f"FROM orders WHERE workspace_id = {m} "
+                    f"AND contact_id IN ({', '.join([m] * len(chunk))}) AND status = 'completed' "
+                    "GROUP BY contact_id",
+                    (ws, *chunk),
                 )
             }
             for contact_id in chunk:
                 state = self.states[contact_id]
-                row = facts.get(contact_id)
-                state.orders_count = row.n if row else 0
-                state.total_spent_cents = int(row.spent) if row else 0
-                state.first_order_at = row.first if row else None
-                state.last_order_at = row.last if row else None
+                n, spent, first, last = facts.get(contact_id, (0, 0, None, None))
+                state.orders_count = int(n)
+                state.total_spent_cents = int(spent or 0)
+                state.first_order_at = bulk.read_time(first)
+                state.last_order_at = bulk.read_time(last)
 
 
 def apply_records(

@@ -17,6 +17,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Executable
 
+from jornada.db.types import utc_from_text
+
+# naive UTC text by moment (equal moments in any zone share a key, and their text);
+# ``datetime.replace`` costs more than the insert of the row it is for
+_TIMES: dict[datetime, str] = {}
+_TIMES_KEPT = 4096
+
 
 def _default(value: Any) -> Any:
     return str(value)
@@ -42,9 +49,16 @@ class Bulk:
     def time(self, value: datetime | None) -> Any:
         if value is None or not self.sqlite:
             return value
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        # a batch writes the same few moments many times (its ``now``, its events' times)
+        text = _TIMES.get(value)
+        if text is None:
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            text = value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            if len(_TIMES) >= _TIMES_KEPT:
+                _TIMES.clear()
+            _TIMES[value] = text
+        return text
 
     @staticmethod
     def json(value: Any) -> str | None:
@@ -97,13 +111,24 @@ class Bulk:
         if value is None:
             return None
         if isinstance(value, str):
-            value = datetime.fromisoformat(value)
+            return utc_from_text(value)
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @staticmethod
     def read_json(value: Any) -> Any:
         return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+    def rows(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement in this dialect's paramstyle (``mark``), as the driver
+        gives them: for small hot-path reads, where SQLAlchemy's per-statement work costs more
+        than the query."""
+        cursor = self._cursor(conn)
+        try:
+            cursor.execute(sql, list(params))
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
 
     def select_in(
         self,
@@ -133,12 +158,7 @@ class Bulk:
         if since is not None:
             sql += f" AND {since[0]} >= {self.mark}"
             params.append(self.time(since[1]))
-        cursor = self._cursor(conn)
-        try:
-            cursor.execute(sql, params)
-            return [tuple(row) for row in cursor.fetchall()]
-        finally:
-            cursor.close()
+        return self.rows(conn, sql, params)
 
     def delete(
         self, conn: Connection, table: str, key: Sequence[str], rows: Sequence[Sequence[Any]]

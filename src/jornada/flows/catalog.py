@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jornada.db.bulk import Bulk
 from jornada.events.canonical import PRODUCT_UPDATED
 from jornada.flows.definition import (
     END,
@@ -162,12 +163,16 @@ class Catalog:
         return flow
 
     def active(self, session: Session, workspace_id: str) -> list[LoadedFlow]:
-        ids = session.scalars(
-            select(FlowVersion.id)
-            .where(FlowVersion.workspace_id == workspace_id, FlowVersion.active.is_(True))
-            .order_by(FlowVersion.key)
-        ).all()
-        return [self.version(session, i) for i in ids]
+        session.flush()  # an activation not yet flushed counts: the query goes to the driver
+        conn = session.connection()
+        bulk = Bulk(conn.dialect.name)
+        rows = bulk.rows(  # every ingested batch asks: no ORM query on that path
+            conn,
+            f"SELECT id FROM flow_versions WHERE workspace_id = {bulk.mark} AND active "
+            "ORDER BY key",
+            (workspace_id,),
+        )
+        return [self.version(session, row[0]) for row in rows]
 
 
 CATALOG = Catalog()

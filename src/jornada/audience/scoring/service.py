@@ -65,15 +65,16 @@ class _Models:
         self._lock = threading.Lock()
 
     def active(self, session: Session, workspace_id: str) -> ScoringModel:
-        version = session.scalar(
-            select(ScoringModelVersion.version).where(
-                ScoringModelVersion.workspace_id == workspace_id,
-                ScoringModelVersion.active.is_(True),
-            )
+        conn = session.connection()
+        bulk = Bulk(conn.dialect.name)
+        found = bulk.rows(  # every batch asks: the driver's cursor, not an ORM query
+            conn,
+            f"SELECT version FROM scoring_models WHERE workspace_id = {bulk.mark} AND active",
+            (workspace_id,),
         )
-        if version is None:
+        if not found:
             return default_model()
-        return self.version(session, workspace_id, version)
+        return self.version(session, workspace_id, int(found[0][0]))
 
     def version(self, session: Session, workspace_id: str, version: int) -> ScoringModel:
         key = (workspace_id, version)
@@ -116,6 +117,7 @@ def install_model(
     same = next((v for v in versions if v.checksum == digest), None)
     if same is not None and versions[0] is same:
         same.active = True
+        session.flush()  # active_model reads through the driver: it sees flushed rows only
         return MODELS.version(session, workspace_id, same.version), False
     for row in versions:
         row.active = False
