@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.metrics import brier_score_loss, roc_auc_score  # type: ignore[import-untyped]
 
 from jornada.audience.predict.features import DAY, FEATURE_NAMES, Snapshot
 
@@ -17,11 +16,18 @@ BINS = 5  # calibration bins, of equal count, by predicted probability
 Vector = NDArray[np.float64]
 
 
+def _metrics() -> Any:
+    """scikit-learn's metrics, imported on first use: the import takes seconds."""
+    import sklearn.metrics  # type: ignore[import-untyped]
+
+    return sklearn.metrics
+
+
 def auc(y: NDArray[np.int8], scores: Vector) -> float | None:
     """ROC AUC, or None when the rows hold one class only (it is undefined then)."""
     if len(np.unique(y)) < 2:
         return None
-    return float(roc_auc_score(y, scores))
+    return float(_metrics().roc_auc_score(y, scores))
 
 
 def auc_interval(
@@ -86,6 +92,7 @@ def classification(train_rate: float, holdout: Snapshot, probability: Vector) ->
             f"only {positives} positives in the holdout (fewer than {MIN_POSITIVES}): "
             "the AUC is mostly noise; read its interval"
         )
+    brier_score_loss = _metrics().brier_score_loss
     have_rows = len(y) > 0
     interval = auc_interval(y, probability)
     return {

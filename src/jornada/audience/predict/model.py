@@ -27,9 +27,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
-from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from jornada.audience.predict.features import FEATURES, Feature
 
@@ -188,6 +185,11 @@ def fit(
     curves = tuple(_Curve.fit(f, matrix[:, j]) for j, f in enumerate(features))
     bases = [c.basis(matrix[:, j]) for j, c in enumerate(curves)]
     design = np.hstack(bases)
+    # imported here: scikit-learn takes seconds to import, and only training needs it
+    from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
     classifier = LogisticRegression(C=C, max_iter=5000)
     with threadpool_limits(limits=1), warnings.catch_warnings():
         # a slow convergence is still the best fit lbfgs found; it is not worth failing a run
