@@ -152,8 +152,13 @@ def _profile(leaf: Condition) -> Judge:
 
 # facts always present that compare as a column does (what compile._fact_basic does for them)
 _COLUMNS = {"orders_count": "orders_count", "total_spent": "total_spent_cents", "score": "score"}
-_OPS = {"eq": operator.eq, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt}
-_OPS["lte"] = operator.le
+_OPS = {
+    "eq": operator.eq,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def _fact(leaf: Compare) -> Judge:
