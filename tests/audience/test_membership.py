@@ -172,6 +172,53 @@ def test_a_time_condition_is_rechecked_when_it_can_flip(database: Database) -> N
     assert _segment_events(database, shop, "bia")[-1][:2] == ("Segment Exited", "lapsed")
 
 
+def test_an_event_one_segment_reads_keeps_the_moment_another_needs(database: Database) -> None:
+    """A contact has one re-check moment for all tracked segments: a view, which only
+    'browsing' reads, must not push back the moment 'lapsed' can flip."""
+    # given: an order; a day later its re-check (browsing's order window ends) changes nothing
+    shop = make_shop(database)
+    _save(database, shop, SEGMENTS[:2])
+    accept_messages(
+        database, shop.ref, [_event("bia", "Order Completed", NOW, 0, 50)], received_at=NOW
+    )
+    assert recheck_segments_due(database, NOW + timedelta(days=1, seconds=2)) == 0
+    # when: a view on day 2, whose own window ends on day 4
+    later = NOW + timedelta(days=2)
+    accept_messages(
+        database, shop.ref, [_event("bia", "Product Viewed", later, 1)], received_at=later
+    )
+    # then: she still enters 'lapsed' 3 days after the order
+    assert recheck_segments_due(database, NOW + timedelta(days=3, seconds=2)) == 1
+    assert _segment_events(database, shop, "bia")[-1][:2] == ("Segment Entered", "lapsed")
+
+
+def test_a_built_in_a_flow_listens_to_is_rechecked_by_the_scheduler(
+    database: Database, tmp_path: Any
+) -> None:
+    """The scheduler's re-check of a contact covers the built-ins flows listen to."""
+    # given: a win-back flow on 'inactive-30d' and a buyer
+    shop = make_shop(database)
+    flow = tmp_path / "win-back.yaml"
+    flow.write_text(
+        "key: win-back\nname: Win back\n"
+        "trigger: {segment: inactive-30d, when: entered}\n"
+        "steps:\n  - id: oi\n    send: {channel: email, template: welcome-brand-story}\n",
+        encoding="utf-8",
+    )
+    with database.write() as session:
+        install(session, shop.ref.id, load_flow_file(flow), now=NOW)
+    accept_messages(
+        database, shop.ref, [_event("caio", "Order Completed", NOW, 0, 80)], received_at=NOW
+    )
+    clear_cache()  # the scheduler runs in its own process
+    # when / then: 30 days on, the scheduler's pass puts him in and the flow takes him
+    assert recheck_segments_due(database, NOW + timedelta(days=30)) == 0
+    assert recheck_segments_due(database, NOW + timedelta(days=30, seconds=2)) == 1
+    assert _segment_events(database, shop, "caio")[0][:2] == ("Segment Entered", "inactive-30d")
+    with database.read() as session:
+        assert session.scalar(select(FlowRun.contact_id).where(FlowRun.workspace_id == shop.ref.id))
+
+
 def test_only_the_segments_an_event_can_change_depend_on_it() -> None:
     """What each kind of condition listens to."""
     assert dependencies(parse(SEGMENTS[0]["where"])) == {"Product Viewed", "Order Completed"}

@@ -8,9 +8,14 @@ only when one of the contact's new events can change it (see
 and becomes a ``Segment Entered`` or ``Segment Exited`` event of the contact.
 
 Time alone can change a membership ("no order in 30 days", "3 views in the
-last 7 days"): each evaluation stores in ``segment_rechecks`` the next moment
-the answer can flip (:func:`next_change`), and :func:`recheck_due` evaluates
-exactly those, when they are due, instead of scanning every contact.
+last 7 days"): each evaluation works out the next moment an answer can flip
+(:func:`next_change`) and keeps, in ``segment_rechecks``, one row per contact
+(key ``*``) due at the earliest such moment over every tracked segment. When it
+is due, the scheduler evaluates that contact's tracked segments again, instead
+of scanning every contact. An event evaluates only the segments it can change,
+so it can only bring that moment forward; a moment that moved later costs at
+most one re-check that finds nothing to change. Rows keyed by one segment are
+the fill of a segment just saved (:func:`recheck_everyone`).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from jornada.events.record import EventRecord
 SEGMENT_ENTERED = "Segment Entered"
 SEGMENT_EXITED = "Segment Exited"
 ANY = "*"  # depends on every event
+EVERY = "*"  # the re-check key of a contact's earliest moment over every tracked segment
 IDENTIFY = "identify"  # depends on traits and consent: identify calls and context traits
 CACHE_SECONDS = 5.0  # how long the list of a workspace's tracked segments is reused
 _ORDER_EVENTS = frozenset({"Order Completed", "Order Cancelled", "Order Refunded"})
@@ -225,11 +231,16 @@ def evaluate(
     segments: Group | Sequence[Tracked],
     contacts: Mapping[str, ContactLike],
     now: datetime,
+    *,
+    complete: bool = False,
 ) -> list[Change]:
     """Evaluate ``segments`` for ``contacts`` (id → state), store changes and next re-checks.
 
-    A handful of statements whatever the number of segments: the contacts' events
-    and memberships read once, changes and re-checks written in bulk.
+    ``complete``: the segments are every tracked one, so the contact's re-check
+    moment is set to what they say; otherwise it only ever moves earlier (the
+    segments not evaluated may still need the moment stored).
+    A handful of statements whatever the number of segments: the contacts' events,
+    memberships and re-check read once, changes and re-checks written in bulk.
     """
     group = segments if isinstance(segments, Group) else Group.of(segments)
     if not group.segments or not contacts:
@@ -239,7 +250,7 @@ def evaluate(
     ids = sorted(contacts)
     events, current, stored = _read(conn, bulk, workspace_id, group, ids, now)
     changes: list[Change] = []
-    rechecks: dict[tuple[str, str], datetime] = {}
+    dues: dict[str, datetime] = {}
     timelines = {contact_id: Timeline(events.get(contact_id, []), now.tzinfo) for contact_id in ids}
     for segment in group.segments:
         verdict = segment.judge
@@ -247,9 +258,22 @@ def evaluate(
             inside, due = verdict(contacts[contact_id], now, timelines[contact_id])
             if inside != ((segment.key, contact_id) in current):
                 changes.append(Change(contact_id, segment.key, segment.name, inside, now))
-            if due is not None:
-                rechecks[(segment.key, contact_id)] = due + RECHECK_MARGIN
-    _write(conn, bulk, workspace_id, changes, stored, rechecks)
+            if due is not None and (contact_id not in dues or due < dues[contact_id]):
+                dues[contact_id] = due
+    rechecks: dict[str, datetime | None] = {}
+    for contact_id in ids:
+        due = dues.get(contact_id)
+        if due is not None:
+            due += RECHECK_MARGIN
+        if contact_id in stored:
+            before = stored[contact_id]
+            if not complete and (due is None or before < due):
+                due = before  # a segment not evaluated now may need the earlier moment
+            if due != before:
+                rechecks[contact_id] = due
+        elif due is not None:
+            rechecks[contact_id] = due
+    _write(conn, bulk, workspace_id, changes, rechecks)
     return changes
 
 
@@ -260,15 +284,13 @@ def _read(
     group: Group,
     ids: Sequence[str],
     now: datetime,
-) -> tuple[
-    dict[str, list[EventLike]], set[tuple[str, str]], dict[tuple[str, str], datetime | None]
-]:
+) -> tuple[dict[str, list[EventLike]], set[tuple[str, str]], dict[str, datetime]]:
     """What evaluating the group's segments for these contacts reads, in one statement per 500 contacts:
 
     * the events their event conditions read, by contact (properties read and
       parsed only when a condition looks at them; none older than every window);
     * the (segment, contact) pairs stored as members;
-    * the re-checks stored, with when each is due.
+    * each contact's re-check moment, where one is stored.
 
     Memberships and re-checks are keyed by contact first: one seek per contact
     rather than one per segment; other segments' rows are dropped here.
@@ -277,7 +299,7 @@ def _read(
     since = None if group.span is None else now - group.span
     events: dict[str, list[EventLike]] = {}
     members: set[tuple[str, str]] = set()
-    rechecks: dict[tuple[str, str], datetime | None] = {}
+    rechecks: dict[str, datetime] = {}
     m = bulk.mark
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -299,21 +321,22 @@ def _read(
             f"SELECT 1, segment_key, contact_id, NULL, NULL FROM segment_members WHERE {by_contact} "
             "UNION ALL "
             f"SELECT 2, segment_key, contact_id, due_at, NULL FROM segment_rechecks "
-            f"WHERE {by_contact}"
+            f"WHERE {by_contact} AND segment_key = {m}"
         )
-        params += [workspace_id, *chunk, workspace_id, *chunk]
+        params += [workspace_id, *chunk, workspace_id, *chunk, EVERY]
         for kind, name, contact_id, at, data in bulk.rows(conn, sql, params):
             if kind == 0:
                 moment = bulk.read_time(at)
                 assert moment is not None
                 seen = _Seen(name, moment, bulk.read_json(data) if properties else None)
                 events.setdefault(contact_id, []).append(seen)
-            elif name not in keys:
-                continue
             elif kind == 1:
-                members.add((name, contact_id))
+                if name in keys:
+                    members.add((name, contact_id))
             else:
-                rechecks[(name, contact_id)] = bulk.read_time(at)
+                due = bulk.read_time(at)
+                assert due is not None
+                rechecks[contact_id] = due
     return events, members, rechecks
 
 
@@ -329,9 +352,9 @@ def _write(
     bulk: Bulk,
     workspace_id: str,
     changes: Sequence[Change],
-    stored: Mapping[tuple[str, str], datetime | None],
-    rechecks: Mapping[tuple[str, str], datetime],
+    rechecks: Mapping[str, datetime | None],
 ) -> None:
+    """Store the changes and the contacts' new re-check moments (None: no moment left)."""
     bulk.insert(
         conn,
         "segment_members",
@@ -344,17 +367,16 @@ def _write(
         ("workspace_id", "segment_key", "contact_id"),
         [(workspace_id, c.key, c.contact_id) for c in changes if not c.entered],
     )
-    # evaluated now: a stored re-check stays only where the next moment is still the same
     bulk.delete(
         conn,
         "segment_rechecks",
         ("workspace_id", "segment_key", "contact_id"),
-        [(workspace_id, *pair) for pair in sorted(stored.keys() - rechecks.keys())],
+        [(workspace_id, EVERY, c) for c, due in sorted(rechecks.items()) if due is None],
     )
     moved = [
-        (workspace_id, *pair, bulk.time(due))
-        for pair, due in sorted(rechecks.items())
-        if stored.get(pair) != due
+        (workspace_id, EVERY, contact_id, bulk.time(due))
+        for contact_id, due in sorted(rechecks.items())
+        if due is not None
     ]
     if moved:
         conn.exec_driver_sql(
@@ -382,6 +404,10 @@ class TrackedSegments(list[Tracked]):
             found = tuple(i for i, s in enumerate(self) if s.touched_by(names))
             self._touched[names] = found
         return found
+
+    def every(self) -> tuple[int, ...]:
+        """The positions of every segment (to evaluate a contact's re-check)."""
+        return tuple(range(len(self)))
 
     def group(self, positions: tuple[int, ...]) -> Group:
         """The segments at these positions (from :meth:`touched`), as a :class:`Group`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -270,37 +271,65 @@ def keep_segments_current(
     changes: list[Change] = []
     for wanted, contacts in groups.items():
         group = segments.group(wanted)
-        changes += membership.evaluate(session, workspace_id, group, contacts, now)
+        complete = len(wanted) == len(segments)
+        changes += membership.evaluate(
+            session, workspace_id, group, contacts, now, complete=complete
+        )
     return changes
 
 
 def recheck_segments(
-    session: Session, now: datetime, *, limit: int = 1000
+    session: Session,
+    now: datetime,
+    *,
+    limit: int = 1000,
+    listened: Callable[[str], Iterable[str]] = lambda workspace_id: (),
 ) -> dict[str, list[Change]]:
-    """Evaluate the memberships whose re-check is due; the changes by workspace."""
+    """Evaluate the memberships whose re-check is due; the changes by workspace.
+
+    A contact's own re-check (key ``*``) evaluates every tracked segment of its
+    workspace (``listened``: the built-in keys a workspace's flows listen to); a
+    re-check keyed by one segment (a segment being filled) evaluates that one.
+    """
     out: dict[str, list[Change]] = {}
     for workspace_id, by_key in membership.due_rechecks(session, now, limit=limit).items():
         for key, ids in sorted(by_key.items()):
             membership.forget_rechecks(session, workspace_id, key, ids)
-            try:
-                definition = find_segment(session, workspace_id, key)
-                segment = track(definition, resolved(session, workspace_id, definition))
-            except (NotFound, SegmentDefinitionError):
-                continue  # deleted or broken since: nothing to keep current
-            # merged contacts are dropped here, not in SQL: with "merged_into_id IS NULL"
-            # SQLite walks an index of every live contact instead of seeking these ids
-            contacts = {
-                c.id: c
-                for c in session.scalars(
-                    select(Contact).where(
-                        Contact.workspace_id == workspace_id, Contact.id.in_(sorted(ids))
-                    )
-                )
-                if c.merged_into_id is None
-            }
-            changes = membership.evaluate(session, workspace_id, [segment], contacts, now)
+            group: membership.Group | list[Tracked]
+            if key == membership.EVERY:
+                tracked = tracked_segments(session, workspace_id, partial(listened, workspace_id))
+                group = tracked.group(tracked.every())
+            else:
+                try:
+                    definition = find_segment(session, workspace_id, key)
+                    group = [track(definition, resolved(session, workspace_id, definition))]
+                except (NotFound, SegmentDefinitionError):
+                    continue  # deleted or broken since: nothing to keep current
+            changes = membership.evaluate(
+                session,
+                workspace_id,
+                group,
+                _live_contacts(session, workspace_id, ids),
+                now,
+                complete=key == membership.EVERY,
+            )
             out.setdefault(workspace_id, []).extend(changes)
     return out
+
+
+def _live_contacts(session: Session, workspace_id: str, ids: Iterable[str]) -> dict[str, Contact]:
+    """These contacts by id, merged ones left out.
+
+    Merged contacts are dropped here, not in SQL: with "merged_into_id IS NULL"
+    SQLite walks an index of every live contact instead of seeking these ids.
+    """
+    return {
+        c.id: c
+        for c in session.scalars(
+            select(Contact).where(Contact.workspace_id == workspace_id, Contact.id.in_(sorted(ids)))
+        )
+        if c.merged_into_id is None
+    }
 
 
 def stored_members(session: Session, workspace_id: str, key: str) -> set[str]:

@@ -350,7 +350,9 @@ def recheck_segments_due(database: Database, now: datetime, *, limit: int = 1000
     Returns how many contacts entered or left a segment.
     """
     with database.write() as session:
-        by_workspace = recheck_segments(session, now, limit=limit)
+        by_workspace = recheck_segments(
+            session, now, limit=limit, listened=lambda ws: _listened_segments(session, ws)
+        )
         conn = session.connection()
         bulk = Bulk(database.dialect)
         total = 0
