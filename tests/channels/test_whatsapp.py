@@ -447,7 +447,7 @@ def test_signed_inbound_message_is_a_reply_that_opens_the_window(
     answer = post_signed(live, shop, inbound_text(T0 - timedelta(hours=1)))
     # then
     assert answer.status_code == 200
-    assert answer.json() == {"messages": 1, "statuses": 0}
+    assert answer.json() == {"messages": 1, "statuses": 0, "held": 0}
     ((contact, at, properties),) = replies(database, shop)
     assert (contact, at) == (ana, T0 - timedelta(hours=1))
     assert properties == {
@@ -505,6 +505,7 @@ def test_status_callbacks_move_the_message_forward_and_failures_keep_the_code(
     assert post_signed(live, shop, status("delivered", delivered)).json() == {
         "messages": 0,
         "statuses": 1,
+        "held": 0,
     }
     assert post_signed(live, shop, status("read", read)).status_code == 200
     (message,) = messages(database, shop)
@@ -524,6 +525,60 @@ def test_status_callbacks_move_the_message_forward_and_failures_keep_the_code(
         "failed",
         "WhatsApp code 131026: Message undeliverable",
     )
+
+
+def status_of_first_send(name: str, at: datetime) -> dict[str, Any]:
+    """A status of wamid.TEST000001, the id the fake Cloud API gives its first send."""
+    entry = {
+        "id": "wamid.TEST000001",
+        "status": name,
+        "timestamp": str(int(at.timestamp())),
+        "recipient_id": "5511987654321",
+    }
+    return notification({"statuses": [entry]})
+
+
+def test_statuses_that_come_before_the_send_is_recorded_are_held_then_applied(
+    server_shop: Live, cloud_api: CloudApi
+) -> None:
+    """Meta may report on a wamid before the delivery pass has written it: nothing is lost."""
+    # given
+    live, shop, database = server_shop
+    use_cloud_api(database, shop, cloud_api, T0, server_keys(live))
+    ana = whatsapp_customer(database, shop, T0)
+    enqueue_whatsapp(database, shop, ana, T0)
+    delivered, read = T0 + timedelta(seconds=2), T0 + timedelta(minutes=5)
+    # when: the reports arrive first, read before delivered
+    assert post_signed(live, shop, status_of_first_send("read", read)).json() == {
+        "messages": 0,
+        "statuses": 0,
+        "held": 1,
+    }
+    post_signed(live, shop, status_of_first_send("delivered", delivered))
+    send_now(database, T0, server_keys(live), live.url)
+    # then: recording the send applies them
+    (message,) = messages(database, shop)
+    assert (message.provider_message_id, message.status) == ("wamid.TEST000001", "opened")
+    assert (message.sent_at, message.delivered_at, message.opened_at) == (T0, delivered, read)
+
+
+def test_a_held_status_whose_message_never_comes_is_forgotten_after_a_day(
+    server_shop: Live, cloud_api: CloudApi
+) -> None:
+    """A report on a message Jornada did not send (another app on the number) is not kept."""
+    # given: a report on a wamid nobody recorded
+    live, shop, database = server_shop
+    use_cloud_api(database, shop, cloud_api, T0, server_keys(live))
+    answer = post_signed(live, shop, status_of_first_send("delivered", T0))
+    assert answer.json() == {"messages": 0, "statuses": 0, "held": 1}
+    # when: the scheduler runs a day later (the server holds it from its own clock)
+    tick(database, datetime.now(UTC) + timedelta(days=1, minutes=1))
+    # then: a send the fake happens to answer with that wamid is not touched by it
+    enqueue_whatsapp(database, shop, whatsapp_customer(database, shop, T0), T0)
+    send_now(database, T0, server_keys(live), live.url)
+    (message,) = messages(database, shop)
+    assert (message.provider_message_id, message.status) == ("wamid.TEST000001", "sent")
+    assert message.delivered_at is None
 
 
 def test_cart_flow_sends_the_template_and_a_reply_ends_the_run(

@@ -597,7 +597,7 @@ def test_a_button_reply_is_a_reply_with_its_id_and_ends_the_run(
         live, shop, tapped(at, "wamid.IN1", "wamid.TEST000001", quick_reply("Quero ajuda", "ajuda"))
     )
     assert answer.status_code == 200
-    assert answer.json() == {"messages": 1, "statuses": 0}
+    assert answer.json() == {"messages": 1, "statuses": 0, "held": 0}
     tick(database, at + timedelta(minutes=1), courier=courier(keys, live.url))
     # then
     whatsapp = next(m for m in messages(database, shop) if m.channel == "whatsapp")

@@ -34,11 +34,11 @@ from jornada.channels.statuses import advance
 from jornada.channels.whatsapp.webhook import (
     NPS_FOLLOW_UP,
     Inbound,
-    apply_status,
     find_sent,
     nps_range,
     nps_score,
     parse_notification,
+    take_status,
     valid_signature,
 )
 from jornada.contacts import Contact, get_contact
@@ -99,11 +99,11 @@ async def notification(request: Request, workspace_id: str) -> dict[str, int]:
             raise InvalidInput("the body is not JSON", field="body") from exc
         now = context.clock.now()
         inbound, statuses = parse_notification(payload, now)
-        updated, calls, answered = 0, [], []
+        taken: list[str] = []
+        calls, answered = [], []
         if inbound or statuses:
             with context.database.write() as session:
-                for update in statuses:
-                    updated += apply_status(session, workspace.id, update) is not None
+                taken = [take_status(session, workspace.id, u, now) for u in statuses]
                 for message in inbound:
                     made, quoted = _replied(session, workspace, message)
                     calls += made
@@ -114,7 +114,11 @@ async def notification(request: Request, workspace_id: str) -> dict[str, int]:
             with context.database.write() as session:
                 for message, quoted in zip(inbound, answered, strict=True):
                     _to_inbox(session, workspace, message, quoted)
-        return {"messages": len(inbound), "statuses": updated}
+        return {
+            "messages": len(inbound),
+            "statuses": taken.count("applied"),
+            "held": taken.count("held"),
+        }
 
     return await run_in_threadpool(run)
 

@@ -61,6 +61,7 @@ from jornada.channels.errors import (
     ProviderUnavailable,
 )
 from jornada.channels.health import record_outage, record_recovery
+from jornada.channels.held import release
 from jornada.channels.history import suppress
 from jornada.channels.models import Message
 from jornada.channels.pacing import Pacer, Pacers, claim_budget, day_bounds
@@ -590,6 +591,8 @@ def _record(
                         )
             changes.append(change)
         _apply(session, changes)
+        # a status the provider reported before this record was held: it applies now
+        release(session, *key, [c["provider_message_id"] for c in changes if "sent_at" in c])
 
 
 def _apply(session: Session, changes: list[dict[str, Any]]) -> None:

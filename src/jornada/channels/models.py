@@ -139,6 +139,32 @@ class IntegrationIncident(WorkspaceScoped, Base):
     last_error: Mapped[str] = mapped_column(String(500))
 
 
+class HeldStatus(WorkspaceScoped, Base):
+    """A provider's status for a message id not recorded yet, kept until the send is.
+
+    A provider may call back before the delivery pass has written the id it
+    answered with; the status waits here and is applied when the id is recorded
+    (``jornada.channels.held``), or is forgotten after ``HOLD`` (a message that
+    was not sent by Jornada).
+    """
+
+    __tablename__ = "held_statuses"
+    __table_args__ = (
+        Index("ix_held_statuses_message", "workspace_id", "channel", "provider_message_id"),
+        Index("ix_held_statuses_held_at", "held_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    provider_message_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # ours: sent, delivered, opened or failed
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(String(500))
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class SendingSettingsRow(WorkspaceScoped, Base):
     """A workspace's own settings of the sending gate; no row: ``policy.DEFAULT_SENDING``.
 

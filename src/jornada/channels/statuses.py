@@ -35,3 +35,15 @@ def advance_by_id(session: Session, message_id: int, status: str, now: datetime)
     if message is not None:
         advance(message, status, now)
     return message
+
+
+def report(message: Message, status: str, at: datetime, error: str | None = None) -> None:
+    """A provider's report, in our terms: ``failed`` keeps its error, the rest advance."""
+    if status == "failed":
+        if message.failed_at is None:
+            message.failed_at = at
+        if message.status not in ("failed", "bounced"):
+            message.status = "failed"
+        message.error = (error or f"{message.channel}: failed")[:500]
+    else:
+        advance(message, status, at)

@@ -20,6 +20,7 @@ from sqlalchemy import Select, select
 
 from jornada.audience import recheck_scores
 from jornada.channels.delivery import Courier, deliver_continuously, deliver_due
+from jornada.channels.held import forget_stale
 from jornada.clock import Clock
 from jornada.config import load_settings
 from jornada.db import Database
@@ -86,10 +87,12 @@ def tick(
 def recheck_due(database: Database, now: datetime, *, limit: int = BATCH) -> int:
     """What time alone changes: segment memberships at their re-check moment (their
     ``Segment Entered``/``Exited`` events reach the flows), then lead scores' decay and
-    thresholds. Returns how many memberships changed."""
+    thresholds, and held provider statuses that expired. Returns how many memberships
+    changed."""
     changed = recheck_segments_due(database, now, limit=limit)
     with database.write() as session:
         recheck_scores(session, now, limit=limit)
+        forget_stale(session, now)  # statuses held a day: for messages Jornada did not send
     return changed
 
 

@@ -13,13 +13,14 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jornada.channels.held import hold
 from jornada.channels.models import Message
-from jornada.channels.statuses import advance
+from jornada.channels.statuses import report
 
 #: A Cloud API status → the message status it means ("read" is our "opened").
 STATUSES = {"sent": "sent", "delivered": "delivered", "read": "opened"}
@@ -180,16 +181,31 @@ def find_sent(session: Session, workspace_id: str, wamid: str) -> Message | None
 
 
 def apply_status(session: Session, workspace_id: str, update: StatusUpdate) -> Message | None:
-    """Move the message ``update`` names forward; ``failed`` keeps the API's code and title."""
+    """Move the message ``update`` names forward; ``failed`` keeps the API's code and title.
+
+    None when no message has that id yet: see :func:`jornada.channels.held.hold`.
+    """
     message = find_sent(session, workspace_id, update.wamid)
-    if message is None:
-        return None
-    if update.status == "failed":
-        if message.failed_at is None:
-            message.failed_at = update.at
-        if message.status not in ("failed", "bounced"):
-            message.status = "failed"
-        message.error = (update.error or "WhatsApp: failed")[:500]
-    elif update.status in STATUSES:
-        advance(message, STATUSES[update.status], update.at)
+    if message is not None:
+        status = "failed" if update.status == "failed" else STATUSES.get(update.status)
+        if status is not None:
+            report(message, status, update.at, update.error or "WhatsApp: failed")
     return message
+
+
+def take_status(
+    session: Session, workspace_id: str, update: StatusUpdate, now: datetime
+) -> Literal["applied", "held", "ignored"]:
+    """Apply ``update``, or hold it until its message's id is recorded.
+
+    The Cloud API may report ``sent`` before the delivery pass has committed the
+    wamid it answered with: such a status waits (``jornada.channels.held``). A
+    status Jornada does not follow (``deleted``, ``warning``) is ignored.
+    """
+    status = "failed" if update.status == "failed" else STATUSES.get(update.status)
+    if status is None:
+        return "ignored"
+    if apply_status(session, workspace_id, update) is not None:
+        return "applied"
+    hold(session, workspace_id, "whatsapp", update.wamid, status, update.at, update.error, now)
+    return "held"
