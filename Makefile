@@ -26,7 +26,17 @@ run: $(STAMP)
 	$(BIN)/jornada demo
 	$(BIN)/jornada serve
 
-test: $(STAMP)
+# the browser tests drive Debian's Chromium; installed here when missing (root, or sudo)
+CHROMIUM ?= /usr/bin/chromium
+export JORNADA_TEST_CHROMIUM := $(CHROMIUM)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	@echo "the browser tests need Chromium: installing Debian's chromium package"
+	$(SUDO) apt-get install -y --no-install-recommends chromium || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
