@@ -8,14 +8,14 @@ does not have (sync, component updates, background requests).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
+
+from tests.support.loopback import Loopback, QuietHandler
 
 CHROMIUM = Path(os.environ.get("JORNADA_TEST_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [
@@ -46,25 +46,19 @@ def chromium() -> Iterator[Browser]:
 
 
 @dataclass
-class ShopSite:
+class ShopSite(Loopback):
     """A shop's own site on another loopback port: pages by path (``text/html`` or JS)."""
 
     pages: dict[str, str] = field(default_factory=dict)
-    _server: ThreadingHTTPServer | None = None
 
     @property
     def origin(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.url
 
     def start(self) -> ShopSite:
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 page = site.pages.get(self.path.split("?")[0])
                 body = (page or "not found").encode()
@@ -75,11 +69,5 @@ class ShopSite:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()

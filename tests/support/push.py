@@ -23,10 +23,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import http_ece
@@ -34,6 +32,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from tests.support.loopback import Loopback, QuietHandler
 
 
 def b64url(data: bytes) -> str:
@@ -77,18 +77,15 @@ class Push:
 
 
 @dataclass
-class PushService:
+class PushService(Loopback):
     received: list[Push] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     answers: dict[str, int] = field(default_factory=dict)  # token → status to answer
     browsers: dict[str, Browser] = field(default_factory=dict)
-    _server: ThreadingHTTPServer | None = None
 
     @property
     def origin(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.url
 
     def subscribe(self, application_server_key: str | None = None) -> Browser:
         """A new subscription, made as ``pushManager.subscribe`` makes it."""
@@ -110,10 +107,7 @@ class PushService:
     def start(self) -> PushService:
         service = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _send(self, status: int, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
                 for name, value in (headers or {}).items():
@@ -165,14 +159,8 @@ class PushService:
                 service.received.append(Push(token, int(ttl), claims, payload))
                 self._send(201, {"Location": f"{service.origin}/message/{len(service.received)}"})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 def _check_vapid(

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from tests.support.loopback import Loopback, QuietHandler
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f" * 8 + "0123456789abcdef" + "e" * 8
@@ -55,7 +55,7 @@ class Request:
 
 
 @dataclass
-class TwilioApi:
+class TwilioApi(Loopback):
     """The fake API; ``fail_with`` makes the next requests answer (status, error object or None)."""
 
     account_sid: str = ACCOUNT_SID
@@ -64,21 +64,11 @@ class TwilioApi:
     fail_with: tuple[int, dict[str, Any] | None] | None = None
     #: called with each accepted request before it is answered (Twilio may call back that soon)
     on_request: Callable[[Request], None] | None = None
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def start(self) -> TwilioApi:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self, status: int, body: dict[str, Any] | None) -> None:
                 data = json.dumps(body).encode() if body is not None else b"oops"
                 self.send_response(status)
@@ -151,14 +141,8 @@ class TwilioApi:
                     },
                 )
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     # -- Twilio's side of the callbacks ----------------------------------------------------
     def sign(self, url: str, params: dict[str, str], token: str | None = None) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.support.loopback import Loopback, QuietHandler
 
 TOLERANCE = 5 * 60  # seconds a timestamp may differ from the receiver's clock
 
@@ -31,28 +30,18 @@ class Call:
 
 
 @dataclass
-class Receiver:
+class Receiver(Loopback):
     """Answers each POST with the next status of ``statuses`` (then 200)."""
 
     secret: str = ""
     statuses: list[int] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     check_time: bool = False  # delivery tests run on a virtual clock: off unless asked
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def start(self) -> Receiver:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 timestamp = self.headers.get("X-Jornada-Timestamp", "")
@@ -74,11 +63,5 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()

@@ -16,10 +16,10 @@ or a Graph API error object.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.loopback import Loopback, QuietHandler
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Request:
 
 
 @dataclass
-class CloudApi:
+class CloudApi(Loopback):
     """The fake API; ``fail_with`` makes the next sends answer (status, error object or None)."""
 
     token: str = "EAAG-test-token"
@@ -42,21 +42,11 @@ class CloudApi:
     fail_with: tuple[int, dict[str, Any] | None] | None = None
     window_closed: set[str] = field(default_factory=set)  # numbers (digits) past 24 h
     refused: list[dict[str, Any]] = field(default_factory=list)  # bodies answered with an error
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def start(self) -> CloudApi:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self, status: int, body: dict[str, Any] | None) -> None:
                 data = json.dumps(body).encode() if body is not None else b"oops"
                 self.send_response(status)
@@ -152,14 +142,8 @@ class CloudApi:
                     },
                 )
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 # -- Meta's limits, as the Cloud API checks them ---------------------------------------------
