@@ -7,6 +7,8 @@ step that the stored membership equals a full recomputation in SQL.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +32,7 @@ from jornada.events.models import Event
 from jornada.flows import install, load_flow_file
 from jornada.flows.models import FlowRun
 from jornada.ingest import accept_messages
-from jornada.ingest.service import recheck_segments_due
+from jornada.ingest.service import lock_workspace, recheck_segments_due
 from jornada.scheduler import tick
 from tests.conftest import NOW, Shop, make_shop
 
@@ -190,6 +192,33 @@ def test_an_event_one_segment_reads_keeps_the_moment_another_needs(database: Dat
     # then: she still enters 'lapsed' 3 days after the order
     assert recheck_segments_due(database, NOW + timedelta(days=3, seconds=2)) == 1
     assert _segment_events(database, shop, "bia")[-1][:2] == ("Segment Entered", "lapsed")
+
+
+def test_the_schedulers_recheck_waits_for_a_batch_of_the_same_workspace(
+    database: Database,
+) -> None:
+    """Both read, then write, a contact's memberships and re-check moment: never at once."""
+    # given: bia's re-check is due, and a batch of her workspace is being stored
+    shop = make_shop(database)
+    _save(database, shop, [SEGMENTS[1]])
+    accept_messages(
+        database, shop.ref, [_event("bia", "Order Completed", NOW, 0, 50)], received_at=NOW
+    )
+    order: list[str] = []
+    scheduler = threading.Thread(
+        target=lambda: order.append(
+            f"rechecked {recheck_segments_due(database, NOW + timedelta(days=3, seconds=2))}"
+        )
+    )
+    with database.write() as session:
+        lock_workspace(session, database, shop.ref.id)
+        # when: the scheduler's pass starts meanwhile
+        scheduler.start()
+        time.sleep(0.5)  # room for it to run ahead, were it not held back
+        order.append("batch committed")
+    scheduler.join(timeout=60)
+    # then: it ran after the batch, and did its work
+    assert order == ["batch committed", "rechecked 1"]
 
 
 def test_a_built_in_a_flow_listens_to_is_rechecked_by_the_scheduler(

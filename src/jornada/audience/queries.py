@@ -284,15 +284,21 @@ def recheck_segments(
     *,
     limit: int = 1000,
     listened: Callable[[str], Iterable[str]] = lambda workspace_id: (),
+    lock: Callable[[str], None] = lambda workspace_id: None,
 ) -> dict[str, list[Change]]:
     """Evaluate the memberships whose re-check is due; the changes by workspace.
 
     A contact's own re-check (key ``*``) evaluates every tracked segment of its
     workspace (``listened``: the built-in keys a workspace's flows listen to); a
     re-check keyed by one segment (a segment being filled) evaluates that one.
+    ``lock`` is called for each workspace, in id order, before it is evaluated
+    (ingestion's lock: the two must not evaluate one contact at the same time).
     """
     out: dict[str, list[Change]] = {}
-    for workspace_id, by_key in membership.due_rechecks(session, now, limit=limit).items():
+    due = membership.due_rechecks(session, now, limit=limit)
+    for workspace_id in sorted(due):
+        lock(workspace_id)
+    for workspace_id, by_key in sorted(due.items()):
         for key, ids in sorted(by_key.items()):
             membership.forget_rechecks(session, workspace_id, key, ids)
             group: membership.Group | list[Tracked]

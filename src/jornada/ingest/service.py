@@ -127,12 +127,14 @@ def validate_messages(
     return records, rejected
 
 
-def _lock_workspace(session: Any, database: Database, workspace_id: str) -> None:
+def lock_workspace(session: Any, database: Database, workspace_id: str) -> None:
     """On PostgreSQL, one ingesting transaction per workspace at a time.
 
     Identity resolution reads then writes identities; serialising per workspace
-    keeps two concurrent batches from creating the same person twice. SQLite
-    already has a single writer.
+    keeps two concurrent batches from creating the same person twice, and keeps
+    the scheduler's segment re-checks from evaluating a contact a batch is
+    evaluating (both read, then write, its memberships and re-check moment).
+    SQLite already has a single writer.
     """
     if not database.is_sqlite:
         key = int.from_bytes(hashlib.sha256(workspace_id.encode()).digest()[:8], "big", signed=True)
@@ -216,7 +218,8 @@ def _store_jobs(database: Database, jobs: list[_Job]) -> None:
         batches: dict[tuple[str, bool], list[_Job]] = {}
         for job in jobs:
             batches.setdefault((job.workspace.id, job.trigger_flows), []).append(job)
-        for (_, trigger_flows), group in batches.items():
+        # workspaces locked in id order, as the scheduler's re-checks lock them: no deadlock
+        for (_, trigger_flows), group in sorted(batches.items(), key=lambda item: item[0]):
             records = [r for job in group for r in job.records]
             now = max(job.now for job in group)
             fresh = _store(session, database, group[0].workspace, records, now, trigger_flows)
@@ -238,7 +241,7 @@ def _store(
     trigger_flows: bool,
 ) -> list[bool]:
     """Store one workspace's records in the open transaction; whether each one was new."""
-    _lock_workspace(session, database, workspace.id)
+    lock_workspace(session, database, workspace.id)
     conn = session.connection()
     bulk = Bulk(database.dialect)
     ids = list({r.message_id for r in records})
@@ -351,7 +354,11 @@ def recheck_segments_due(database: Database, now: datetime, *, limit: int = 1000
     """
     with database.write() as session:
         by_workspace = recheck_segments(
-            session, now, limit=limit, listened=lambda ws: _listened_segments(session, ws)
+            session,
+            now,
+            limit=limit,
+            listened=lambda ws: _listened_segments(session, ws),
+            lock=lambda ws: lock_workspace(session, database, ws),
         )
         conn = session.connection()
         bulk = Bulk(database.dialect)
