@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -302,3 +303,24 @@ def test_a_webhook_to_the_servers_own_network_is_refused(
     assert message.error is not None
     assert "127.0.0.1, not a public address" in message.error
     assert "JORNADA_WEBHOOKS_ALLOW_PRIVATE" in message.error
+
+
+def test_a_name_that_rebinds_to_the_servers_own_network_is_not_called(
+    database: Database, shop: Shop, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that answers a public address once, then loopback. The
+    addresses a connection is opened to are checked themselves: the receiver is never called."""
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])  # public the first time, loopback ever after
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.rebind.test":
+            return real(host, port, *args, **kwargs)
+        return real(next(answers, "127.0.0.1"), port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    use_webhooks(database, shop, T0)
+    url = f"http://hooks.rebind.test:{receiver.url.rsplit(':', 1)[1]}/hooks"
+    quote_requested(database, shop, url, T0)
+    tick(database, T0, courier=replace(public_courier(), timeout=2))
+    assert receiver.calls == []
