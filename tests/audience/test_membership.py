@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -104,21 +105,28 @@ def _segment_events(database: Database, shop: Shop, user: str) -> list[tuple[str
         return [(name or "", props["segment"], at) for name, props, at in rows]
 
 
-def test_entering_and_leaving_emit_events_and_enrol_flows(
-    database: Database, tmp_path: Any
+def _listening_flow(
+    database: Database, shop: Shop, directory: Path, key: str, segment: str
 ) -> None:
-    """Views put ana in 'browsing' (a flow listening to it enrols her); time takes her out."""
-    # given
-    shop = make_shop(database)
-    flow = tmp_path / "browsing-nudge.yaml"
+    """A flow that e-mails whoever enters ``segment``."""
+    flow = directory / f"{key}.yaml"
     flow.write_text(
-        "key: browsing-nudge\nname: Browsing nudge\n"
-        "trigger: {segment: browsing, when: entered}\n"
+        f"key: {key}\nname: {key}\n"
+        f"trigger: {{segment: {segment}, when: entered}}\n"
         "steps:\n  - id: oi\n    send: {channel: email, template: welcome-brand-story}\n",
         encoding="utf-8",
     )
     with database.write() as session:
         install(session, shop.ref.id, load_flow_file(flow), now=NOW)
+
+
+def test_entering_and_leaving_emit_events_and_enrol_flows(
+    database: Database, tmp_path: Path
+) -> None:
+    """Views put ana in 'browsing' (a flow listening to it enrols her); time takes her out."""
+    # given
+    shop = make_shop(database)
+    _listening_flow(database, shop, tmp_path, "browsing-nudge", "browsing")
     _save(database, shop, [SEGMENTS[0]])
     # when: two views an hour apart
     for n, hours in enumerate((2, 1)):
@@ -222,20 +230,12 @@ def test_the_schedulers_recheck_waits_for_a_batch_of_the_same_workspace(
 
 
 def test_a_built_in_a_flow_listens_to_is_rechecked_by_the_scheduler(
-    database: Database, tmp_path: Any
+    database: Database, tmp_path: Path
 ) -> None:
     """The scheduler's re-check of a contact covers the built-ins flows listen to."""
     # given: a win-back flow on 'inactive-30d' and a buyer
     shop = make_shop(database)
-    flow = tmp_path / "win-back.yaml"
-    flow.write_text(
-        "key: win-back\nname: Win back\n"
-        "trigger: {segment: inactive-30d, when: entered}\n"
-        "steps:\n  - id: oi\n    send: {channel: email, template: welcome-brand-story}\n",
-        encoding="utf-8",
-    )
-    with database.write() as session:
-        install(session, shop.ref.id, load_flow_file(flow), now=NOW)
+    _listening_flow(database, shop, tmp_path, "win-back", "inactive-30d")
     accept_messages(
         database, shop.ref, [_event("caio", "Order Completed", NOW, 0, 80)], received_at=NOW
     )

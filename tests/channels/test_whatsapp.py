@@ -479,6 +479,18 @@ def test_bad_or_missing_signature_is_a_401_and_nothing_is_stored(
     assert replies(database, shop) == []
 
 
+def status_of_first_send(name: str, at: datetime, **extra: Any) -> dict[str, Any]:
+    """A status of wamid.TEST000001, the id the fake Cloud API gives its first send."""
+    entry = {
+        "id": "wamid.TEST000001",
+        "status": name,
+        "timestamp": str(int(at.timestamp())),
+        "recipient_id": "5511987654321",
+        **extra,
+    }
+    return notification({"statuses": [entry]})
+
+
 def test_status_callbacks_move_the_message_forward_and_failures_keep_the_code(
     server_shop: Live, cloud_api: CloudApi
 ) -> None:
@@ -491,23 +503,13 @@ def test_status_callbacks_move_the_message_forward_and_failures_keep_the_code(
     (message,) = messages(database, shop)
     assert message.provider_message_id == "wamid.TEST000001"
 
-    def status(name: str, at: datetime, **extra: Any) -> dict[str, Any]:
-        entry = {
-            "id": "wamid.TEST000001",
-            "status": name,
-            "timestamp": str(int(at.timestamp())),
-            "recipient_id": "5511987654321",
-            **extra,
-        }
-        return notification({"statuses": [entry]})
-
     delivered, read = T0 + timedelta(minutes=1), T0 + timedelta(minutes=5)
-    assert post_signed(live, shop, status("delivered", delivered)).json() == {
+    assert post_signed(live, shop, status_of_first_send("delivered", delivered)).json() == {
         "messages": 0,
         "statuses": 1,
         "held": 0,
     }
-    assert post_signed(live, shop, status("read", read)).status_code == 200
+    assert post_signed(live, shop, status_of_first_send("read", read)).status_code == 200
     (message,) = messages(database, shop)
     assert (message.status, message.delivered_at, message.opened_at) == (
         "opened",
@@ -515,27 +517,16 @@ def test_status_callbacks_move_the_message_forward_and_failures_keep_the_code(
         read,
     )
     # a late "delivered" does not move it back
-    post_signed(live, shop, status("delivered", read + timedelta(minutes=1)))
+    post_signed(live, shop, status_of_first_send("delivered", read + timedelta(minutes=1)))
     (message,) = messages(database, shop)
     assert (message.status, message.delivered_at) == ("opened", delivered)
     failure = {"errors": [{"code": 131026, "title": "Message undeliverable"}]}
-    post_signed(live, shop, status("failed", read + timedelta(minutes=2), **failure))
+    post_signed(live, shop, status_of_first_send("failed", read + timedelta(minutes=2), **failure))
     (message,) = messages(database, shop)
     assert (message.status, message.error) == (
         "failed",
         "WhatsApp code 131026: Message undeliverable",
     )
-
-
-def status_of_first_send(name: str, at: datetime) -> dict[str, Any]:
-    """A status of wamid.TEST000001, the id the fake Cloud API gives its first send."""
-    entry = {
-        "id": "wamid.TEST000001",
-        "status": name,
-        "timestamp": str(int(at.timestamp())),
-        "recipient_id": "5511987654321",
-    }
-    return notification({"statuses": [entry]})
 
 
 def test_statuses_that_come_before_the_send_is_recorded_are_held_then_applied(
