@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -18,6 +20,7 @@ from jornada.audience import (
 from jornada.contacts import Contact
 from jornada.db import Database
 from jornada.errors import NotFound
+from jornada.ingest import accept_messages
 from tests.audience.shop_data import EXPECTED, EXPECTED_CELLS, populate
 from tests.conftest import NOW, Shop, make_shop
 
@@ -47,6 +50,37 @@ def test_builtin_members_are_exact(database: Database, shop: Shop) -> None:
             assert cursor is None
             holds = to_predicate(definition.where)
             assert {c.user_id for c in everyone if holds(c, NOW)} == expected, definition.key
+
+
+def test_high_ticket_takes_high_spend_or_high_average_order(database: Database) -> None:
+    """Five orders of R$ 50 put ana above the spend percentile; one order of R$ 200 puts bia
+    above the percentile of average order value, though not of spend."""
+    # given: spends 250, 100, 120, 150, 200; average orders 50, 100, 120, 150, 200
+    shop = make_shop(database)
+    orders = [("ana", 50)] * 5 + [("caio", 100), ("davi", 120), ("edu", 150), ("bia", 200)]
+    result = accept_messages(
+        database,
+        shop.ref,
+        [
+            {
+                "type": "track",
+                "userId": user,
+                "event": "Order Completed",
+                "timestamp": (NOW - timedelta(days=n + 1)).isoformat(),
+                "properties": {"order_id": f"o{n}", "total": f"{total}.00"},
+            }
+            for n, (user, total) in enumerate(orders)
+        ],
+        received_at=NOW,
+    )
+    assert result.rejected == []
+    with database.read() as session:
+        # when
+        definition = builtin_segment(session, shop.ref.id, "high-ticket")
+        members, _ = segment_members(session, shop.ref.id, definition, NOW, limit=10)
+    # then: the 80th percentiles (nearest rank) are 200 of spend and 150 of average order
+    assert {m.user_id for m in members} == {"ana", "bia"}
+    assert (definition.description or "").endswith("(now 200.00 and 150.00).")
 
 
 def test_members_page_by_cursor(database: Database, shop: Shop) -> None:

@@ -118,15 +118,23 @@ def test_olist_builtins_match_pandas(olist_db: Database, olist_sample: Path) -> 
     people = expected_customers(olist_sample)
     days_since_last = (NOW - people["last"]).dt.total_seconds() / 86400
     days_since_first = (NOW - people["first"]).dt.total_seconds() / 86400
-    spent = people["spent"].sort_values().to_list()
-    threshold = spent[-(-len(spent) * 80 // 100) - 1]  # nearest rank
+    rank = -(-len(people) * 80 // 100) - 1  # nearest rank, 0-based
+    threshold = people["spent"].sort_values().to_list()[rank]
+    by_order = sorted(
+        zip(people["spent"], people["orders_count"], strict=True), key=lambda p: p[0] / p[1]
+    )
+    spent_at, orders_at = by_order[rank]
+    order_threshold = -(-spent_at // orders_at)  # the percentile's order value, cents rounded up
     expected = {
         "new-customers": people.index[(people["orders_count"] == 1) & (days_since_first <= 30)],
         "recurring-customers": people.index[people["orders_count"] >= 2],
         "inactive-30d": people.index[days_since_last > 30],
         "inactive-60d": people.index[days_since_last > 60],
         "inactive-90d": people.index[days_since_last > 90],
-        "high-ticket": people.index[people["spent"] > threshold],
+        "high-ticket": people.index[
+            (people["spent"] > threshold)
+            | (people["spent"] > people["orders_count"] * order_threshold)
+        ],
     }
     with olist_db.read() as session:
         workspace = session.scalar(select(Contact.workspace_id).limit(1))

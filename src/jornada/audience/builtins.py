@@ -72,19 +72,26 @@ BUILTINS: tuple[SegmentDefinition, ...] = (
 KEYS: tuple[str, ...] = (*(d.key for d in BUILTINS), HIGH_TICKET)
 
 
-def high_ticket(threshold_cents: int) -> SegmentDefinition:
-    """``high-ticket`` for a workspace whose 80th percentile of spend is ``threshold_cents``."""
+def high_ticket(spend_cents: int, order_cents: int) -> SegmentDefinition:
+    """``high-ticket`` for a workspace whose 80th percentiles of spend and of average order
+    value are ``spend_cents`` and ``order_cents``."""
     return SegmentDefinition(
         key=HIGH_TICKET,
         name="High ticket",
         description=(
-            f"Customers who spent more than the workspace's {HIGH_TICKET_PERCENTILE}th percentile "
-            f"of spend among customers (now {cents_str(threshold_cents)})."
+            f"Customers whose total spent or average order value is above the workspace's "
+            f"{HIGH_TICKET_PERCENTILE}th percentile among customers (now {cents_str(spend_cents)} "
+            f"and {cents_str(order_cents)})."
         ),
         where={
             "all": [
                 {"fact": "orders_count", "gte": 1},
-                {"fact": "total_spent", "gt": cents_str(threshold_cents)},
+                {
+                    "any": [
+                        {"fact": "total_spent", "gt": cents_str(spend_cents)},
+                        {"fact": "average_order_value", "gt": cents_str(order_cents)},
+                    ]
+                },
             ]
         },
     )

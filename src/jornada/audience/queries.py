@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Float, cast, func, select
 from sqlalchemy.orm import Session
 
 from jornada.audience import membership
@@ -108,20 +108,28 @@ def segment_size(
     return int(count or 0)
 
 
-def spend_percentile(session: Session, workspace_id: str, percentile: int) -> int:
-    """The nearest-rank ``percentile`` of total spent (cents) among customers; 0 without any."""
-    customers = (
+def _customers(workspace_id: str) -> ColumnElement[bool]:
+    return (
         (Contact.workspace_id == workspace_id)
         & Contact.merged_into_id.is_(None)
         & (Contact.orders_count > 0)
     )
-    count = int(session.scalar(select(func.count()).where(customers)) or 0)
-    if count == 0:
+
+
+def _rank(session: Session, workspace_id: str, percentile: int) -> int:
+    """The nearest rank (1-based) of ``percentile`` among customers; 0 without any."""
+    count = int(session.scalar(select(func.count()).where(_customers(workspace_id))) or 0)
+    return -(-count * percentile // 100)  # ceil(count * p / 100)
+
+
+def spend_percentile(session: Session, workspace_id: str, percentile: int) -> int:
+    """The nearest-rank ``percentile`` of total spent (cents) among customers; 0 without any."""
+    rank = _rank(session, workspace_id, percentile)
+    if rank == 0:
         return 0
-    rank = -(-count * percentile // 100)  # ceil(count * p / 100), 1-based
     value = session.scalar(
         select(Contact.total_spent_cents)
-        .where(customers)
+        .where(_customers(workspace_id))
         .order_by(Contact.total_spent_cents)
         .offset(rank - 1)
         .limit(1)
@@ -129,12 +137,31 @@ def spend_percentile(session: Session, workspace_id: str, percentile: int) -> in
     return int(value or 0)
 
 
+def order_value_percentile(session: Session, workspace_id: str, percentile: int) -> int:
+    """The nearest-rank ``percentile`` of average order value among customers, in cents
+    rounded up (so that "above it" never takes in the customer at the rank); 0 without any."""
+    rank = _rank(session, workspace_id, percentile)
+    if rank == 0:
+        return 0
+    row = session.execute(
+        select(Contact.total_spent_cents, Contact.orders_count)
+        .where(_customers(workspace_id))
+        .order_by(cast(Contact.total_spent_cents, Float) / Contact.orders_count)
+        .offset(rank - 1)
+        .limit(1)
+    ).one()
+    return -(-int(row[0]) // int(row[1]))
+
+
 def builtin_segment(session: Session, workspace_id: str, key: str) -> SegmentDefinition:
     """A built-in segment by key, ``high-ticket`` and ``rfm-*`` resolved for this workspace; 404 otherwise."""
     if key.startswith(RFM_PREFIX):
         return rfm_segment(session, workspace_id, key)
     if key == HIGH_TICKET:
-        return high_ticket(spend_percentile(session, workspace_id, HIGH_TICKET_PERCENTILE))
+        return high_ticket(
+            spend_percentile(session, workspace_id, HIGH_TICKET_PERCENTILE),
+            order_value_percentile(session, workspace_id, HIGH_TICKET_PERCENTILE),
+        )
     for definition in BUILTINS:
         if definition.key == key:
             return definition
