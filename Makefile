@@ -29,12 +29,12 @@ run: $(STAMP)
 # the browser tests drive Debian's Chromium; installed here when missing (root, or sudo)
 CHROMIUM ?= /usr/bin/chromium
 export JORNADA_TEST_CHROMIUM := $(CHROMIUM)
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive apt-get
 
 $(CHROMIUM):
 	@echo "the browser tests need Chromium: installing Debian's chromium package"
-	$(SUDO) apt-get install -y --no-install-recommends chromium || \
-		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+	$(APT) install -y --no-install-recommends chromium || \
+		{ $(APT) update && $(APT) install -y --no-install-recommends chromium; }
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
