@@ -44,6 +44,10 @@ STAND_IN = """
   let current = null;
   PushManager.prototype.getSubscription = async function () { return current; };
   PushManager.prototype.subscribe = async function (options) {
+    const registration = await navigator.serviceWorker.getRegistration();
+    if (!registration || !registration.active) {  // as Chromium answers
+      throw new DOMException("Subscription failed - no active Service Worker", "AbortError");
+    }
     window.applicationServerKeyUsed = Array.from(new Uint8Array(options.applicationServerKey));
     current = {
       endpoint: made.endpoint,
@@ -74,13 +78,17 @@ def push_service() -> Iterator[PushService]:
 
 @pytest.fixture
 def shop_site(server_shop: Live) -> Iterator[ShopSite]:
-    """The shop's home page with the helper, and its service worker importing Jornada's."""
+    """The shop's home page with the helper, and its service worker importing Jornada's
+    (and installing slowly, as one that precaches pages does)."""
     live, _, _ = server_shop
     site = ShopSite(
         {
             "/": f'<!doctype html><title>Loja</title><script src="{live.url}/push/subscribe.js">'
             "</script><p>Loja da Ana</p>",
-            "/jornada-sw.js": f'importScripts("{live.url}/push/sw.js");\n',
+            "/jornada-sw.js": f'importScripts("{live.url}/push/sw.js");\n'
+            # the shop's own work as its worker installs (precaching pages): a second here
+            "self.addEventListener('install', (event) =>"
+            " event.waitUntil(new Promise((done) => setTimeout(done, 1000))));\n",
         }
     ).start()
     yield site
@@ -106,6 +114,11 @@ def test_the_shop_page_subscribes_and_the_service_worker_shows_the_push(
         devtools.on(
             "ServiceWorker.workerRegistrationUpdated",
             lambda event: registrations.extend(event["registrations"]),
+        )
+        versions: dict[str, dict[str, Any]] = {}  # the worker's versions, latest state each
+        devtools.on(
+            "ServiceWorker.workerVersionUpdated",
+            lambda event: versions.update({v["versionId"]: v for v in event["versions"]}),
         )
         devtools.send("ServiceWorker.enable")
         page.goto(f"{shop_site.origin}/")
@@ -149,7 +162,22 @@ def test_the_shop_page_subscribes_and_the_service_worker_shows_the_push(
             for r in registrations
             if r["scopeURL"].startswith(shop_site.origin) and not r["isDeleted"]
         }
-        devtools.send("ServiceWorker.startWorker", {"scopeURL": f"{shop_site.origin}/"})
+
+        def worker(running_status: str) -> bool:
+            return any(
+                v["registrationId"] == registration
+                and v["status"] == "activated"
+                and v["runningStatus"] == running_status
+                for v in versions.values()
+            )
+
+        # the push service wakes the worker to deliver; here it is woken first, as it would be
+        _wait_until(
+            page, lambda: worker("running") or worker("stopped"), "worker activated", versions
+        )
+        if not worker("running"):
+            devtools.send("ServiceWorker.startWorker", {"scopeURL": f"{shop_site.origin}/"})
+        _wait_until(page, lambda: worker("running"), "worker running", versions)
         devtools.send(
             "ServiceWorker.deliverPushMessage",
             {
@@ -166,16 +194,24 @@ def test_the_shop_page_subscribes_and_the_service_worker_shows_the_push(
                 "body": "Ainda dá tempo de finalizar a compra.",
                 "data": {"url": "https://loja.test/c/1"},
             }
-        ]
+        ], f"worker versions: {versions}"
     (message,) = messages(database, shop)
     assert message.status == "sent"
 
 
+def _wait_until(page: Any, condition: Any, what: str, seen: Any) -> None:
+    """Let the browser work until ``condition()`` holds (20 s at most, else fail saying what)."""
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not after 20 s; seen {seen}"
+        page.wait_for_timeout(50)  # also delivers the DevTools events
+
+
 def _shown(page: Any) -> list[dict[str, Any]]:
-    """The notifications the service worker shows, once it has shown one (5 s at most)."""
-    deadline = time.monotonic() + 5
+    """The notifications the service worker shows, once it has shown one (20 s at most)."""
+    deadline = time.monotonic() + 20
     while True:
         shown: list[dict[str, Any]] = page.evaluate(NOTIFICATIONS)
         if shown or time.monotonic() > deadline:
             return shown
-        time.sleep(0.05)
+        page.wait_for_timeout(50)

@@ -29,10 +29,22 @@
     return response.json();
   }
 
+  // A registration's worker installs after register() resolves; subscribing needs it active.
+  function activated(registration) {
+    if (registration.active) return Promise.resolve(registration);
+    const worker = registration.installing || registration.waiting;
+    return new Promise((resolve, reject) => {
+      worker.addEventListener("statechange", () => {
+        if (worker.state === "activated") resolve(registration);
+        if (worker.state === "redundant") reject(new Error("Jornada push: the service worker failed to install"));
+      });
+    });
+  }
+
   async function subscribe(options) {
     if (!("serviceWorker" in navigator) || !("PushManager" in window)) return null;
     const worker = options.serviceWorker || "/jornada-sw.js";
-    const registration = await navigator.serviceWorker.register(worker);
+    const registration = await activated(await navigator.serviceWorker.register(worker));
     if ((await Notification.requestPermission()) !== "granted") return null;
     const { publicKey } = await call("GET", "/v1/push/key", options.writeKey);
     const key = b64ToBytes(publicKey);
