@@ -180,23 +180,11 @@ def find_sent(session: Session, workspace_id: str, wamid: str) -> Message | None
     )
 
 
-def apply_status(session: Session, workspace_id: str, update: StatusUpdate) -> Message | None:
-    """Move the message ``update`` names forward; ``failed`` keeps the API's code and title.
-
-    None when no message has that id yet: see :func:`jornada.channels.held.hold`.
-    """
-    message = find_sent(session, workspace_id, update.wamid)
-    if message is not None:
-        status = "failed" if update.status == "failed" else STATUSES.get(update.status)
-        if status is not None:
-            report(message, status, update.at, update.error or "WhatsApp: failed")
-    return message
-
-
 def take_status(
     session: Session, workspace_id: str, update: StatusUpdate, now: datetime
 ) -> Literal["applied", "held", "ignored"]:
-    """Apply ``update``, or hold it until its message's id is recorded.
+    """Move the message ``update`` names forward (``failed`` keeps the API's code and title),
+    or hold the status until that message's id is recorded.
 
     The Cloud API may report ``sent`` before the delivery pass has committed the
     wamid it answered with: such a status waits (``jornada.channels.held``). A
@@ -205,7 +193,10 @@ def take_status(
     status = "failed" if update.status == "failed" else STATUSES.get(update.status)
     if status is None:
         return "ignored"
-    if apply_status(session, workspace_id, update) is not None:
+    error = (update.error or "WhatsApp: failed") if status == "failed" else None
+    message = find_sent(session, workspace_id, update.wamid)
+    if message is not None:
+        report(message, status, update.at, error)
         return "applied"
-    hold(session, workspace_id, "whatsapp", update.wamid, status, update.at, update.error, now)
+    hold(session, workspace_id, "whatsapp", update.wamid, status, update.at, error, now)
     return "held"
