@@ -130,6 +130,23 @@ def stored_endpoints(database: Database, shop: Shop) -> list[str]:
         )
 
 
+def ana_subscribed(
+    database: Database, shop: Shop
+) -> tuple[Contact, PushSubscription, list[ConsentRecord]]:
+    """Ana, the shop's one stored subscription, and Ana's consent records."""
+    with database.read() as session:
+        contact = session.scalars(
+            select(Contact).where(Contact.workspace_id == shop.ref.id, Contact.user_id == "ana")
+        ).one()
+        (row,) = session.scalars(
+            select(PushSubscription).where(PushSubscription.workspace_id == shop.ref.id)
+        )
+        consent = list(
+            session.scalars(select(ConsentRecord).where(ConsentRecord.contact_id == contact.id))
+        )
+    return contact, row, consent
+
+
 # -- keys ----------------------------------------------------------------------------------
 def test_cli_makes_vapid_keys_prints_the_public_one_and_refuses_to_overwrite(
     tmp_path: Path,
@@ -269,16 +286,7 @@ def test_subscribing_stores_the_browser_and_records_consent(
     # then
     assert answer.status_code == 201, answer.text
     assert answer.headers["access-control-allow-origin"] == "*"
-    with database.read() as session:
-        contact = session.scalars(
-            select(Contact).where(Contact.workspace_id == shop.ref.id, Contact.user_id == "ana")
-        ).one()
-        (row,) = session.scalars(
-            select(PushSubscription).where(PushSubscription.workspace_id == shop.ref.id)
-        )
-        consent = session.scalars(
-            select(ConsentRecord).where(ConsentRecord.contact_id == contact.id)
-        ).all()
+    contact, row, consent = ana_subscribed(database, shop)
     assert (row.contact_id, row.endpoint, row.user_agent) == (
         contact.id,
         browser.endpoint,

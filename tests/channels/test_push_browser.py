@@ -21,14 +21,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from jornada.channels.push import PushSubscription
-from jornada.contacts import ConsentRecord, Contact
 from jornada.db import Database
 from jornada.ingest import accept_messages
 from tests.channels.conftest import messages, send_now
-from tests.channels.test_push import enqueue_push, push_template, use_webpush
+from tests.channels.test_push import ana_subscribed, enqueue_push, push_template, use_webpush
 from tests.channels.test_tracking import server_keys
 from tests.conftest import Shop
 from tests.support.browser import ShopSite, chromium
@@ -131,16 +128,7 @@ def test_the_shop_page_subscribes_and_the_service_worker_shows_the_push(
         assert answer["success"] is True, answer
         used = bytes(page.evaluate("window.applicationServerKeyUsed"))
         assert used == unb64url(public)
-        with database.read() as session:
-            ana = session.scalars(
-                select(Contact).where(Contact.workspace_id == shop.ref.id, Contact.user_id == "ana")
-            ).one()
-            (row,) = session.scalars(
-                select(PushSubscription).where(PushSubscription.workspace_id == shop.ref.id)
-            )
-            consent = session.scalars(
-                select(ConsentRecord).where(ConsentRecord.contact_id == ana.id)
-            ).all()
+        ana, row, consent = ana_subscribed(database, shop)
         assert (row.contact_id, row.endpoint) == (ana.id, made.endpoint)
         assert "Chrome" in (row.user_agent or "")
         assert [(c.channel, c.granted, c.source) for c in consent] == [
